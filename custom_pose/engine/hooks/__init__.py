@@ -1,0 +1,3 @@
+from .invalid_loss_hook import CustomPoseInvalidLossHook, NonFiniteLossError
+
+__all__ = ['CustomPoseInvalidLossHook', 'NonFiniteLossError']
