@@ -45,7 +45,6 @@ resume = False
 # file I/O backend
 backend_args = dict(backend='local')
 
-# training/validation/testing progress
-train_cfg = dict(by_epoch=True)
+# validation/testing loops (train_cfg comes with the schedule)
 val_cfg = dict()
 test_cfg = dict()

@@ -1,0 +1,3 @@
+from .pck_metric import CustomPosePCKMetric
+
+__all__ = ['CustomPosePCKMetric']

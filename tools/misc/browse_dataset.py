@@ -1,0 +1,178 @@
+#!/usr/bin/env python
+"""Draw a pose dataset's ground truth (boxes + skeletons) into image files.
+
+Either from a config (the dataset of ``<phase>_dataloader``) or straight
+from an original-format Animal-Pose folder::
+
+    python tools/misc/browse_dataset.py CONFIG --output-dir vis --phase val
+    python tools/misc/browse_dataset.py --data-root data/animalpose \\
+        --ann-file keypoints.json --output-dir vis --max-images 20
+
+One file per image, with every instance of the image drawn by mmpose's
+``PoseLocalVisualizer`` using the dataset's metainfo colours, written to
+``<output-dir>/<image id>_<file name>``.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+import uuid
+from typing import List, Optional
+
+PROG = 'browse_dataset.py'
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    from mmengine.config import DictAction
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description='Write images with the ground-truth skeletons drawn')
+    parser.add_argument(
+        'config',
+        nargs='?',
+        help='config file; its <phase>_dataloader.dataset is browsed '
+        '(omit it to browse an original-format folder with --data-root)')
+    parser.add_argument(
+        '--phase', choices=['train', 'val', 'test'], default='train',
+        help='dataloader of the config to browse (default: train)')
+    parser.add_argument(
+        '--data-root', help='Animal-Pose folder (without a config)')
+    parser.add_argument(
+        '--ann-file',
+        default='keypoints.json',
+        help='original-format annotation file, relative to --data-root '
+        '(default: keypoints.json)')
+    parser.add_argument(
+        '--img-prefix',
+        help='image folder relative to --data-root (default: images/ if it '
+        'exists, else the data root itself)')
+    parser.add_argument(
+        '--categories', nargs='+', help='browse only these categories')
+    parser.add_argument(
+        '--split', choices=['train', 'val', 'all'], default='all')
+    parser.add_argument('--split-ratio', type=float, default=0.8)
+    parser.add_argument('--split-seed', type=int, default=0)
+    parser.add_argument(
+        '--output-dir', required=True, help='where to write the images')
+    parser.add_argument(
+        '--max-images',
+        type=int,
+        default=50,
+        help='write at most this many images (default: 50)')
+    parser.add_argument(
+        '--no-bbox', action='store_true', help='do not draw the boxes')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries (with a config)')
+    args = parser.parse_args(argv)
+    if args.config is None and args.data_root is None:
+        parser.error('give a CONFIG or --data-root')
+    if args.max_images < 1:
+        parser.error('--max-images must be >= 1')
+    return args
+
+
+def _dataset_cfg(args: argparse.Namespace) -> dict:
+    """The dataset config to build, in image-level (bottom-up) mode and
+    without a pipeline."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    if args.config is not None:
+        from custom_pose.utils.cli import check_cfg_options
+        cfg = Config.fromfile(args.config)
+        if args.cfg_options:
+            check_cfg_options(cfg, args.cfg_options)
+            cfg.merge_from_dict(args.cfg_options)
+        init_default_scope(cfg.get('default_scope', 'mmpose'))
+        key = f'{args.phase}_dataloader'
+        if key not in cfg or 'dataset' not in cfg[key]:
+            raise ValueError(f'{args.config}: has no {key}.dataset')
+        ds_cfg = cfg[key].dataset.to_dict() if hasattr(
+            cfg[key].dataset, 'to_dict') else dict(cfg[key].dataset)
+        ds_cfg.pop('bbox_file', None)  # browse the ground truth
+    else:
+        init_default_scope('mmpose')
+        img_prefix = args.img_prefix
+        if img_prefix is None:
+            img_prefix = 'images/' if osp.isdir(
+                osp.join(args.data_root, 'images')) else ''
+        ds_cfg = dict(
+            type='OrgAnimalPoseDataset',
+            data_root=args.data_root,
+            ann_file=args.ann_file,
+            data_prefix=dict(img=img_prefix),
+            categories=args.categories,
+            split=args.split,
+            split_ratio=args.split_ratio,
+            split_seed=args.split_seed)
+    ds_cfg.update(pipeline=[], data_mode='bottomup', test_mode=True)
+    return ds_cfg
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+
+    import mmcv
+    import numpy as np
+    from mmengine.structures import InstanceData
+
+    import custom_pose  # noqa: F401  (registers OrgAnimalPoseDataset)
+    from custom_pose.datasets.animalpose_format import AnimalPoseFormatError
+    from custom_pose.utils.cli import fail
+    from mmpose.registry import DATASETS
+    from mmpose.structures import PoseDataSample
+    from mmpose.visualization import PoseLocalVisualizer
+
+    try:
+        dataset = DATASETS.build(_dataset_cfg(args))
+    except (AnimalPoseFormatError, FileNotFoundError, ValueError,
+            KeyError) as e:
+        fail(PROG, str(e))
+
+    visualizer = PoseLocalVisualizer.get_instance(
+        f'browse_dataset_{uuid.uuid4().hex}', radius=3, line_width=2)
+    visualizer.set_dataset_meta(dataset.metainfo)
+    os.makedirs(args.output_dir, exist_ok=True)
+
+    written = 0
+    for idx in range(min(len(dataset), args.max_images)):
+        item = dataset[idx]
+        img = mmcv.imread(item['img_path'], channel_order='rgb')
+        if img is None:
+            fail(PROG, f'cannot read image {item["img_path"]}')
+        num_kpts = dataset.metainfo['num_keypoints']
+        gt = InstanceData()
+        # an image whose instances were all left out has no instance fields
+        gt.keypoints = np.asarray(
+            item.get('keypoints', np.zeros((0, num_kpts, 2))),
+            dtype=np.float32)
+        vis = np.asarray(
+            item.get('keypoints_visible', np.zeros((0, num_kpts))),
+            dtype=np.float32)
+        gt.keypoints_visible = vis[..., 0] if vis.ndim == 3 else vis
+        gt.bboxes = np.asarray(
+            item.get('bbox', np.zeros((0, 4))), dtype=np.float32).reshape(-1, 4)
+        sample = PoseDataSample()
+        sample.gt_instances = gt
+        out_file = osp.join(args.output_dir,
+                            f'{item["img_id"]}_{osp.basename(item["img_path"])}')
+        visualizer.add_datasample(
+            osp.basename(item['img_path']),
+            img,
+            sample,
+            draw_gt=True,
+            draw_pred=False,
+            draw_bbox=not args.no_bbox,
+            show=False,
+            out_file=out_file)
+        written += 1
+    print(f'{PROG}: wrote {written} image(s) to {args.output_dir}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
