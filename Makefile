@@ -31,5 +31,8 @@ train: $(STAMP)
 data: $(STAMP)
 	$(PY) tools/make_synthetic_animalpose.py --out-dir data/animalpose_synthetic
 
+demo: $(STAMP)
+	$(PY) tools/quickstart.py
+
 clean-venv:
 	rm -rf $(VENV)

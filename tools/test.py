@@ -30,6 +30,8 @@ def parse_args(argv=None):
         help='write images with the predictions drawn into this directory '
         '(inside the work dir\'s timestamped folder, as mmpose does)')
     parser.add_argument(
+        '--metrics-out', help='also write the metrics to this JSON file')
+    parser.add_argument(
         '--kpt-thr', type=float, default=0.3,
         help='keypoint score threshold for --show-dir drawings')
     parser.add_argument(
@@ -109,7 +111,17 @@ def main(argv=None):
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
-    runner.test()
+    from custom_pose.datasets import (AnimalPoseFormatError, DatasetNotFoundError,
+                                      EmptySelectionError)
+    try:
+        metrics = runner.test()
+    except (DatasetNotFoundError, AnimalPoseFormatError,
+            EmptySelectionError) as e:
+        fail(str(e))
+    if args.metrics_out:
+        from mmengine.fileio import dump
+        dump({k: float(v) for k, v in metrics.items()}, args.metrics_out,
+             indent=1)
 
 
 if __name__ == '__main__':

@@ -214,8 +214,14 @@ def main(argv=None):
             f'No CUDA GPU found: training on the CPU '
             f'({torch.get_num_threads()} threads).',
             logger='current')
+    from custom_pose.datasets import (AnimalPoseFormatError, DatasetNotFoundError,
+                                      EmptySelectionError)
+    from custom_pose.engine.hooks import NonFiniteLossError
     try:
         runner.train()
+    except (NonFiniteLossError, DatasetNotFoundError, AnimalPoseFormatError,
+            EmptySelectionError) as e:
+        fail(str(e))
     except urllib.error.URLError as e:
         fail(f'could not download a file the config names ({e.reason}). '
              'Offline, train without pretrained weights '

@@ -1,0 +1,53 @@
+# Quickstart: SimpleBaseline with CustomPoseResNet-18, trained from scratch on
+# the synthetic Animal-Pose data (`make data`), small enough to learn on a
+# 2-core CPU in minutes. `make demo` runs data -> train -> test -> video demo.
+_base_ = ['./custom_res101_animalpose_256x256.py']
+
+data_root = 'data/animalpose_synthetic/'
+
+# 128x128 input -> 32x32 heatmaps (sigma scaled with the heatmap size)
+codec = dict(
+    type='MSRAHeatmap', input_size=(128, 128), heatmap_size=(32, 32), sigma=1)
+
+train_cfg = dict(max_epochs=30, val_interval=5)
+param_scheduler = [
+    dict(type='LinearLR', begin=0, end=100, start_factor=0.01,
+         by_epoch=False),  # warm-up
+    dict(type='MultiStepLR', begin=0, end=30, milestones=[22, 27], gamma=0.1,
+         by_epoch=True),
+]
+optim_wrapper = dict(optimizer=dict(lr=2e-3))
+default_hooks = dict(
+    logger=dict(interval=10), checkpoint=dict(interval=5, max_keep_ckpts=1))
+log_processor = dict(window_size=10)
+
+model = dict(
+    backbone=dict(depth=18, init_cfg=None),
+    head=dict(
+        in_channels=512,
+        num_deconv_filters=(128, 128, 128),
+        decoder=codec))
+
+train_pipeline = [
+    dict(type='LoadImage'),
+    dict(type='GetBBoxCenterScale'),
+    dict(type='RandomFlip', direction='horizontal'),
+    dict(type='RandomHalfBody'),
+    dict(type='RandomBBoxTransform'),
+    dict(type='TopdownAffine', input_size=codec['input_size']),
+    dict(type='GenerateTarget', encoder=codec),
+    dict(type='PackPoseInputs'),
+]
+val_pipeline = [
+    dict(type='LoadImage'),
+    dict(type='GetBBoxCenterScale'),
+    dict(type='TopdownAffine', input_size=codec['input_size']),
+    dict(type='PackPoseInputs'),
+]
+train_dataloader = dict(
+    batch_size=32,
+    dataset=dict(data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=64,
+    dataset=dict(data_root=data_root, pipeline=val_pipeline))
+test_dataloader = val_dataloader

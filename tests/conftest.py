@@ -1,0 +1,93 @@
+"""Fixtures shared by the whole suite: paths, and small synthetic datasets."""
+import os
+import os.path as osp
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO_ROOT / 'configs'
+
+# Tests run on the CPU with a couple of threads: keep every test predictable.
+os.environ.setdefault('OMP_NUM_THREADS', '2')
+
+
+def pytest_configure(config):
+    import torch
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope='session')
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope='session')
+def synthetic_root(tmp_path_factory) -> Path:
+    """A small synthetic Animal-Pose dataset in the original format.
+
+    20 images of 128x128 with one animal each, plus a 12-frame clip; shared
+    by every test that only reads it.
+    """
+    from custom_pose.datasets.synthetic import generate_synthetic_animalpose
+    root = tmp_path_factory.mktemp('animalpose_synthetic')
+    generate_synthetic_animalpose(
+        str(root), num_images=20, seed=0, image_size=(128, 128),
+        clip_frames=12)
+    return root
+
+
+def small_train_cfg(cfg, data_root, work_dir, *, batch_size=2, num_images=None):
+    """Shrink a config in place to a CPU-sized run on ``data_root``.
+
+    Keeps the model, codec and pipelines of the config; points every
+    dataloader at ``data_root`` with batch ``batch_size``, no worker
+    processes and a 50/50 split, turns pretrained weights off and logs every
+    iteration.
+    """
+    def _loader(loader):
+        loader.batch_size = batch_size
+        loader.num_workers = 0
+        loader.persistent_workers = False
+        loader.dataset.data_root = str(data_root)
+        loader.dataset.split_ratio = 0.5
+
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(key):
+            _loader(cfg[key])
+    if cfg.model.backbone.get('init_cfg', None) is not None:
+        cfg.model.backbone.init_cfg = None
+    cfg.work_dir = str(work_dir)
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint.interval = 1
+    cfg.log_processor.window_size = 1
+    cfg.visualizer.vis_backends = [dict(type='LocalVisBackend')]
+    cfg.env_cfg.mp_cfg.mp_start_method = 'fork'
+    return cfg
+
+
+@pytest.fixture
+def config_path():
+    def _path(name: str) -> str:
+        path = CONFIG_DIR / name
+        assert path.is_file(), path
+        return str(path)
+    return _path
+
+
+def all_configs():
+    """Every runnable config (not the shared ``_base_`` fragments)."""
+    return sorted(
+        osp.relpath(p, CONFIG_DIR) for p in CONFIG_DIR.rglob('*.py')
+        if '_base_' not in p.parts)
+
+
+@pytest.fixture(scope='session')
+def tiny_root(tmp_path_factory) -> Path:
+    """Four synthetic images: a 50/50 split gives one batch of 2 each way."""
+    from custom_pose.datasets.synthetic import generate_synthetic_animalpose
+    root = tmp_path_factory.mktemp('animalpose_tiny')
+    generate_synthetic_animalpose(
+        str(root), num_images=4, seed=1, image_size=(96, 96),
+        occlusion_prob=0.0, truncation_prob=0.0, with_clip=False)
+    return root

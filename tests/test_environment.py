@@ -1,0 +1,55 @@
+"""The installed stack: the imports the README promises, with compiled ops."""
+import subprocess
+import sys
+
+import pytest
+
+
+def test_stack_imports_together():
+    # a fresh interpreter, so nothing imported by other tests hides a problem
+    code = ('import custom_pose, mmpose.models, mmdet.models, mmcv.ops, '
+            'torchvision; print(custom_pose.__version__)')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == __import__('custom_pose').__version__
+
+
+def test_torchvision_ops_load_with_this_torch():
+    import torch
+    from torchvision.ops import nms
+    boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 11., 11.], [20., 20., 30., 30.]])
+    keep = nms(boxes, torch.tensor([0.9, 0.8, 0.7]), iou_threshold=0.5)
+    assert keep.tolist() == [0, 2]
+
+
+def test_mmcv_has_compiled_ops():
+    import torch
+    from mmcv.ops import nms, roi_align
+    boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 11., 11.], [20., 20., 30., 30.]])
+    dets, keep = nms(boxes, torch.tensor([0.9, 0.8, 0.7]), iou_threshold=0.5)
+    assert keep.tolist() == [0, 2]
+    assert dets.shape == (2, 5)
+    feat = torch.arange(16.).view(1, 1, 4, 4)
+    out = roi_align(feat, torch.tensor([[0., 0., 0., 3., 3.]]), (2, 2), 1.0, 0)
+    assert out.shape == (1, 1, 2, 2)
+
+
+@pytest.mark.parametrize('module,lo,hi', [
+    ('mmengine', (0, 10, 0), (0, 11, 0)),
+    ('mmcv', (2, 1, 0), (2, 2, 0)),
+    ('mmdet', (3, 3, 0), (3, 4, 0)),
+    ('mmpose', (1, 3, 0), (1, 4, 0)),
+])
+def test_supported_versions(module, lo, hi):
+    from mmengine.utils import digit_version
+    version = __import__(module).__version__
+    assert digit_version('.'.join(map(str, lo))) <= digit_version(version) \
+        < digit_version('.'.join(map(str, hi))), version
+
+
+def test_xtcocotools_works_with_installed_numpy():
+    import numpy as np
+    from xtcocotools import mask as mask_utils
+    rle = mask_utils.encode(np.asfortranarray(np.ones((4, 4), dtype=np.uint8)))
+    assert mask_utils.area(rle) == 16

@@ -1,0 +1,206 @@
+"""tools/train.py and tools/test.py: resume, robustness, error messages."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+
+from conftest import REPO_ROOT, small_train_cfg
+
+QUICKSTART = 'animal/custom_res18_quickstart_synthetic_128x128.py'
+TRAIN = str(REPO_ROOT / 'tools' / 'train.py')
+TEST = str(REPO_ROOT / 'tools' / 'test.py')
+
+
+def _tiny_cfg(config_path, data_root, work_dir, **kw):
+    cfg = Config.fromfile(config_path(QUICKSTART))
+    small_train_cfg(cfg, data_root, work_dir, **kw)
+    cfg.train_dataloader.dataset.pipeline = [
+        t for t in cfg.train_dataloader.dataset.pipeline
+        if t['type'] not in ('RandomFlip', 'RandomHalfBody', 'RandomBBoxTransform')]
+    cfg.randomness = dict(seed=0)
+    return cfg
+
+
+def _adam_state(runner):
+    state = runner.optim_wrapper.optimizer.state_dict()['state']
+    return {k: {n: v.clone() if torch.is_tensor(v) else v for n, v in s.items()}
+            for k, s in state.items()}
+
+
+def test_resume_round_trip(tmp_path, config_path, tiny_root):
+    """Train 2 iterations, stop, resume, train to 4: the iteration counter,
+    optimizer state and LR schedule continue where they stopped."""
+    # reference: 4 iterations in one go
+    ref = _tiny_cfg(config_path, tiny_root, tmp_path / 'ref', batch_size=1)
+    ref.train_cfg.max_epochs = 2
+    ref_runner = Runner.from_cfg(ref)
+    ref_runner.train()
+    assert ref_runner.iter == 4
+    ref_lr = ref_runner.optim_wrapper.get_lr()['lr'][0]
+
+    # first half: 2 iterations (one epoch of 2 images at batch 1)
+    cfg = _tiny_cfg(config_path, tiny_root, tmp_path / 'run', batch_size=1)
+    cfg.train_cfg.max_epochs = 1
+    first = Runner.from_cfg(cfg)
+    first.train()
+    assert first.iter == 2
+    saved_state = _adam_state(first)
+    saved_lr = first.optim_wrapper.get_lr()['lr'][0]
+    ckpt = tmp_path / 'run' / 'epoch_1.pth'
+    assert ckpt.is_file()
+
+    # resume in a new runner (weights_only loading, as torch >= 2.6 does)
+    cfg = _tiny_cfg(config_path, tiny_root, tmp_path / 'run', batch_size=1)
+    cfg.train_cfg.max_epochs = 2
+    cfg.resume = True
+    cfg.load_from = str(ckpt)
+    second = Runner.from_cfg(cfg)
+
+    class Probe(Hook):
+        """Records the state train() starts from, right after resuming."""
+
+        def before_train(self, runner):
+            self.iter, self.epoch = runner.iter, runner.epoch
+            self.lr = runner.optim_wrapper.get_lr()['lr'][0]
+            self.state = _adam_state(runner)
+
+    probe = Probe()
+    second.register_hook(probe)
+    second.train()
+    assert probe.iter == 2 and probe.epoch == 1
+    assert probe.lr == pytest.approx(saved_lr)
+    assert probe.state.keys() == saved_state.keys()
+    for k in saved_state:
+        assert probe.state[k]['step'] == saved_state[k]['step'] == 2
+        assert torch.equal(probe.state[k]['exp_avg'], saved_state[k]['exp_avg'])
+    assert second.iter == 4
+    assert _adam_state(second)[0]['step'] == 4
+    assert second.optim_wrapper.get_lr()['lr'][0] == pytest.approx(ref_lr)
+    assert second.param_schedulers[0].last_step == \
+        ref_runner.param_schedulers[0].last_step
+
+
+def _run(args, cwd, timeout=600):
+    return subprocess.run([sys.executable] + args, cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _data_opts(root):
+    return [f'{k}.dataset.data_root={root}' for k in
+            ('train_dataloader', 'val_dataloader', 'test_dataloader')] + [
+        f'{k}.{n}={v}'
+        for k in ('train_dataloader', 'val_dataloader', 'test_dataloader')
+        for n, v in (('num_workers', 0), ('persistent_workers', False),
+                     ('batch_size', 2), ('dataset.split_ratio', 0.5))] + [
+        'default_hooks.logger.interval=1', 'log_processor.window_size=1']
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_finishes(tmp_path, config_path, synthetic_root):
+    work = tmp_path / 'work'
+    args = [TRAIN, config_path(QUICKSTART), '--work-dir', str(work),
+            '--cfg-options', *_data_opts(synthetic_root),
+            'train_cfg.max_epochs=3', 'train_cfg.val_interval=1',
+            'default_hooks.checkpoint.interval=1']
+    proc = subprocess.Popen([sys.executable] + args, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while not (work / 'epoch_1.pth').exists():
+        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+        assert time.time() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)  # into the second epoch
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (work / 'epoch_3.pth').exists()
+
+    out = _run(args + ['--resume'], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    # 10 train images at batch 2: 5 iterations an epoch, 3 epochs
+    ckpt = torch.load(work / 'epoch_3.pth', map_location='cpu')
+    assert ckpt['meta']['iter'] == 15 and ckpt['meta']['epoch'] == 3
+    best = sorted(work.glob('best_coco_AP_epoch_*.pth'))
+    assert len(best) == 1
+    best_ckpt = torch.load(best[0], map_location='cpu')
+    assert 'state_dict' in best_ckpt
+    assert 'Resumed' in out.stdout + out.stderr or 'resumed' in out.stdout + out.stderr
+
+
+def test_nan_loss_stops_with_iteration(tmp_path, config_path, tiny_root):
+    work = tmp_path / 'work'
+    out = _run([TRAIN, config_path(QUICKSTART), '--work-dir', str(work),
+                '--cfg-options', *_data_opts(tiny_root),
+                'model.head.loss.loss_weight=nan'], cwd=tmp_path)
+    assert out.returncode != 0
+    assert 'Traceback' not in out.stderr
+    assert 'at iteration 1 ' in out.stderr, out.stderr[-2000:]
+    assert not list(work.glob('*.pth')), 'a broken checkpoint was written'
+
+
+def test_missing_dataset_says_what_and_how(tmp_path, config_path):
+    missing = tmp_path / 'no_such_data'
+    out = _run([TRAIN, config_path(QUICKSTART), '--work-dir',
+                str(tmp_path / 'w'), '--cfg-options', *_data_opts(missing)],
+               cwd=tmp_path)
+    assert out.returncode != 0
+    assert 'Traceback' not in out.stderr
+    assert str(missing) in out.stderr
+    assert 'make_synthetic_animalpose.py' in out.stderr
+
+
+@pytest.mark.parametrize('option,message', [
+    ('modle.backbone.depth=50', "no 'modle' (did you mean 'model'?)"),
+    ('model.backbone.dpth.x=1', "no 'model.backbone.dpth'"),
+    ('train_dataloader.batch_size=abc', 'expected a number'),
+    ('param_scheduler.7.begin=0', 'indexes a list of 2 items'),
+])
+def test_wrong_cfg_options(tmp_path, config_path, option, message):
+    out = _run([TRAIN, config_path(QUICKSTART), '--cfg-options', option],
+               cwd=tmp_path)
+    assert out.returncode != 0
+    assert 'Traceback' not in out.stderr
+    assert message in out.stderr
+
+
+def test_gpus_without_gpu_says_so(tmp_path, config_path):
+    if torch.cuda.is_available():
+        pytest.skip('this machine has a GPU')  # the check is for CPU machines
+    out = _run([TRAIN, config_path(QUICKSTART), '--gpus', '1'], cwd=tmp_path)
+    assert out.returncode != 0
+    assert 'no CUDA GPU is available' in out.stderr
+
+
+@pytest.mark.slow
+def test_train_then_test_tool(tmp_path, config_path, tiny_root):
+    """CPU training through the CLI, then tools/test.py with --out."""
+    work = tmp_path / 'work'
+    out = _run([TRAIN, config_path(QUICKSTART), '--work-dir', str(work),
+                '--cfg-options', *_data_opts(tiny_root),
+                'train_cfg.max_epochs=1', 'train_cfg.val_interval=1'],
+               cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert 'training on the CPU' in out.stdout + out.stderr
+    ckpt = work / 'epoch_1.pth'
+    preds = tmp_path / 'preds.json'
+    metrics = tmp_path / 'metrics.json'
+    out = _run([TEST, config_path(QUICKSTART), str(ckpt), '--work-dir',
+                str(tmp_path / 'test'), '--out', str(preds), '--metrics-out',
+                str(metrics), '--cfg-options', *_data_opts(tiny_root)],
+               cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    records = json.loads(preds.read_text())
+    assert len(records) >= 1
+    assert len(records[0]['keypoints']) == 20
+    values = json.loads(metrics.read_text())
+    assert 'coco/AP' in values
+    assert 0.0 <= values['PCK@0.1'] <= 1.0 and values['EPE'] >= 0
