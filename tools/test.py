@@ -86,8 +86,11 @@ def main(argv=None):
                                 osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     cfg.launcher = args.launcher
-    if args.launcher != 'none' and not torch.cuda.is_available():
-        cfg.env_cfg.dist_cfg.backend = 'gloo'
+    from custom_pose.utils import prepare_cpu_distributed
+    try:
+        prepare_cpu_distributed(cfg, args.launcher)
+    except ValueError as e:
+        fail(str(e))
 
     if args.show_dir:
         vis = cfg.default_hooks.get('visualization')

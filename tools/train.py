@@ -165,10 +165,6 @@ def merge_args(cfg, args):
         cfg.randomness = randomness
 
     cfg.launcher = args.launcher
-    if args.launcher != 'none' and not torch.cuda.is_available():
-        # NCCL needs GPUs; gloo runs DDP across CPU processes
-        cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
-        cfg.env_cfg.dist_cfg.backend = 'gloo'
     return cfg
 
 
@@ -199,8 +195,11 @@ def main(argv=None):
         except CfgOptionsError as e:
             fail(str(e))
         cfg.merge_from_dict(args.cfg_options)
+    from custom_pose.utils import prepare_cpu_distributed
     try:
         cfg = merge_args(cfg, args)
+        # no GPU: DDP across CPU processes with gloo
+        prepare_cpu_distributed(cfg, args.launcher)
     except ValueError as e:
         fail(str(e))
 
