@@ -216,10 +216,11 @@ def main(argv=None):
     from custom_pose.datasets import (AnimalPoseFormatError, DatasetNotFoundError,
                                       EmptySelectionError)
     from custom_pose.engine.hooks import NonFiniteLossError
+    from custom_pose.models import PretrainedWeightsUnavailableError
     try:
         runner.train()
     except (NonFiniteLossError, DatasetNotFoundError, AnimalPoseFormatError,
-            EmptySelectionError) as e:
+            EmptySelectionError, PretrainedWeightsUnavailableError) as e:
         fail(str(e))
     except urllib.error.URLError as e:
         fail(f'could not download a file the config names ({e.reason}). '

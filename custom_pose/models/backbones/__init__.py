@@ -1,0 +1,7 @@
+from .hourglass import CustomPoseHourglass
+from .resnet import CustomPoseResNet, PretrainedWeightsUnavailableError
+
+__all__ = [
+    'CustomPoseResNet', 'CustomPoseHourglass',
+    'PretrainedWeightsUnavailableError'
+]

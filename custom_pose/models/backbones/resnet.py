@@ -1,0 +1,560 @@
+# Copyright (c) custom_pose contributors. All rights reserved.
+"""ResNet backbone of Simple Baselines (Xiao et al., 2018).
+
+The parameter names follow torchvision's ResNet (``conv1``, ``bn1``,
+``layer1.0.conv1``, ..., ``layer1.0.downsample.0/1``) so that an ImageNet
+state dict from torchvision loads into it without key conversion.
+"""
+import copy
+import logging
+import os.path as osp
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple, Type, Union
+from urllib.parse import urlparse
+
+import torch
+import torch.nn as nn
+from mmcv.cnn import build_norm_layer
+from mmengine.logging import print_log
+from mmengine.model import initialize
+from mmengine.model.weight_init import constant_init
+from mmengine.runner.checkpoint import _load_checkpoint, get_torchvision_models
+from torch import Tensor
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmpose.models.backbones.base_backbone import BaseBackbone
+from mmpose.registry import MODELS
+from mmpose.utils.typing import OptConfigType, OptMultiConfig
+
+#: Checkpoint URL schemes that need a download when not cached locally.
+_REMOTE_PREFIXES = ('torchvision://', 'modelzoo://', 'open-mmlab://',
+                    'openmmlab://', 'http://', 'https://')
+
+
+class PretrainedWeightsUnavailableError(RuntimeError):
+    """Raised when pretrained backbone weights cannot be obtained (e.g. the
+    machine is offline and the file is not in torch hub's cache)."""
+
+
+class BasicBlock(nn.Module):
+    """Basic residual block of ResNet-18/34 (two 3x3 convs, expansion 1).
+
+    Args:
+        in_channels (int): Input channels.
+        channels (int): Channels of the 3x3 convs; the block outputs
+            ``channels * expansion`` channels.
+        stride (int): Stride of the first 3x3 conv. Defaults to 1.
+        downsample (nn.Module, optional): Projection shortcut (1x1 conv + BN)
+            used when the shape changes. Defaults to ``None`` (identity).
+        norm_cfg (dict, optional): Config of the normalization layers.
+            ``None`` means ``dict(type='BN')``.
+    """
+
+    expansion = 1
+
+    def __init__(self,
+                 in_channels: int,
+                 channels: int,
+                 stride: int = 1,
+                 downsample: Optional[nn.Module] = None,
+                 norm_cfg: OptConfigType = None) -> None:
+        super().__init__()
+        norm_cfg = dict(type='BN') if norm_cfg is None else norm_cfg
+        self.conv1 = nn.Conv2d(
+            in_channels, channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = build_norm_layer(norm_cfg, channels)[1]
+        self.conv2 = nn.Conv2d(
+            channels, channels, 3, stride=1, padding=1, bias=False)
+        self.bn2 = build_norm_layer(norm_cfg, channels)[1]
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    @property
+    def last_norm(self) -> nn.Module:
+        """The norm layer before the residual addition."""
+        return self.bn2
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Forward: (N, C_in, H, W) -> (N, channels, H/stride, W/stride)."""
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class Bottleneck(nn.Module):
+    """Bottleneck block of ResNet-50/101/152 (1x1, 3x3, 1x1; expansion 4).
+
+    The stride sits on the 3x3 conv as in torchvision ("ResNet v1.5").
+
+    Args:
+        in_channels (int): Input channels.
+        channels (int): Channels of the 1x1 and 3x3 convs; the block outputs
+            ``channels * 4`` channels.
+        stride (int): Stride of the 3x3 conv. Defaults to 1.
+        downsample (nn.Module, optional): Projection shortcut (1x1 conv + BN)
+            used when the shape changes. Defaults to ``None`` (identity).
+        norm_cfg (dict, optional): Config of the normalization layers.
+            ``None`` means ``dict(type='BN')``.
+    """
+
+    expansion = 4
+
+    def __init__(self,
+                 in_channels: int,
+                 channels: int,
+                 stride: int = 1,
+                 downsample: Optional[nn.Module] = None,
+                 norm_cfg: OptConfigType = None) -> None:
+        super().__init__()
+        norm_cfg = dict(type='BN') if norm_cfg is None else norm_cfg
+        out_channels = channels * self.expansion
+        self.conv1 = nn.Conv2d(in_channels, channels, 1, bias=False)
+        self.bn1 = build_norm_layer(norm_cfg, channels)[1]
+        self.conv2 = nn.Conv2d(
+            channels, channels, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = build_norm_layer(norm_cfg, channels)[1]
+        self.conv3 = nn.Conv2d(channels, out_channels, 1, bias=False)
+        self.bn3 = build_norm_layer(norm_cfg, out_channels)[1]
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    @property
+    def last_norm(self) -> nn.Module:
+        """The norm layer before the residual addition."""
+        return self.bn3
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Forward: (N, C_in, H, W) -> (N, 4*channels, H/stride, W/stride)."""
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
+
+
+@MODELS.register_module()
+class CustomPoseResNet(BaseBackbone):
+    """ResNet backbone of `Simple Baselines`_ (Xiao et al., 2018).
+
+    Stem: 7x7 stride-2 conv to ``stem_channels``, BN, ReLU, 3x3 stride-2
+    max-pool; then ``num_stages`` residual stages (``layer1`` ...) with the
+    given ``strides``. A 1x1 (stride ``s``) conv + BN projection shortcut is
+    used wherever a block changes the shape. For a 256x256 input and
+    ``depth >= 50`` the four stage outputs are (N, 256, 64, 64),
+    (N, 512, 32, 32), (N, 1024, 16, 16) and (N, 2048, 8, 8).
+
+    Parameter names match torchvision's ResNet, so ImageNet weights load
+    through ``init_cfg=dict(type='Pretrained', checkpoint=PATH)`` where
+    ``PATH`` is a local torchvision ``.pth`` file or ``torchvision://resnet50``
+    (downloaded into torch hub's cache). Unlike mmengine's default
+    (non-strict) ``Pretrained`` init, every parameter and buffer of this
+    backbone must be found in the checkpoint (torchvision's ``fc.*`` keys are
+    expected extras and ignored); otherwise a ``RuntimeError`` lists the
+    missing keys. If a remote checkpoint cannot be downloaded,
+    :class:`PretrainedWeightsUnavailableError` (a ``RuntimeError``) explains
+    how to train without it. ``init_cfg`` may carry ``prefix='backbone.'`` to
+    load the backbone part of a full-model checkpoint.
+
+    Args:
+        depth (int): Network depth, one of 18, 34, 50, 101 and 152.
+        in_channels (int): Input image channels. Defaults to 3.
+        stem_channels (int): Output channels of the stem conv. Defaults to 64.
+        base_channels (int): Channels of the first stage's 3x3 convs; stage
+            ``i`` uses ``base_channels * 2**i``. Defaults to 64.
+        num_stages (int): Number of residual stages, 1 to 4. Defaults to 4.
+        strides (Sequence[int]): Stride of the first block of each stage.
+            Defaults to ``(1, 2, 2, 2)``.
+        out_indices (Sequence[int]): Indices (0-based) of the stages whose
+            outputs are returned. Defaults to ``(3, )``.
+        frozen_stages (int): Freeze the stem (``>= 0``) and stages
+            ``1..frozen_stages`` (parameters get ``requires_grad=False`` and
+            the modules stay in eval mode). ``-1`` freezes nothing.
+            Defaults to -1.
+        norm_cfg (dict, optional): Config of the normalization layers.
+            ``None`` means ``dict(type='BN', requires_grad=True)``.
+        norm_eval (bool): Keep all norm layers in eval mode (frozen running
+            statistics) during training. Defaults to ``False``.
+        zero_init_residual (bool): Zero-initialize the last norm layer of
+            every residual block so that blocks start as identity (not applied
+            when loading pretrained weights). Defaults to ``True``.
+        init_cfg (dict | list[dict], optional): Initialization config.
+            ``None`` means Kaiming init for convs and constant 1 (weight) /
+            0 (bias) for norm layers.
+
+    Example:
+        >>> import torch
+        >>> model = CustomPoseResNet(depth=50, out_indices=(0, 1, 2, 3))
+        >>> model.init_weights()
+        >>> outs = model(torch.rand(1, 3, 256, 256))
+        >>> [tuple(o.shape) for o in outs]
+        [(1, 256, 64, 64), (1, 512, 32, 32), (1, 1024, 16, 16), (1, 2048, 8, 8)]
+
+    .. _`Simple Baselines`: https://arxiv.org/abs/1804.06208
+    """
+
+    arch_settings: Dict[int, Tuple[Type[nn.Module], Tuple[int, ...]]] = {
+        18: (BasicBlock, (2, 2, 2, 2)),
+        34: (BasicBlock, (3, 4, 6, 3)),
+        50: (Bottleneck, (3, 4, 6, 3)),
+        101: (Bottleneck, (3, 4, 23, 3)),
+        152: (Bottleneck, (3, 8, 36, 3)),
+    }
+
+    def __init__(self,
+                 depth: int,
+                 in_channels: int = 3,
+                 stem_channels: int = 64,
+                 base_channels: int = 64,
+                 num_stages: int = 4,
+                 strides: Sequence[int] = (1, 2, 2, 2),
+                 out_indices: Sequence[int] = (3, ),
+                 frozen_stages: int = -1,
+                 norm_cfg: OptConfigType = None,
+                 norm_eval: bool = False,
+                 zero_init_residual: bool = True,
+                 init_cfg: OptMultiConfig = None) -> None:
+        if init_cfg is None:
+            init_cfg = self.default_init_cfg
+        super().__init__(init_cfg=init_cfg)
+
+        if depth not in self.arch_settings:
+            raise ValueError(
+                f'Unsupported `depth` {depth!r} for CustomPoseResNet; '
+                f'allowed values: {sorted(self.arch_settings)}')
+        if not 1 <= num_stages <= 4:
+            raise ValueError(
+                f'`num_stages` must be in 1..4, got {num_stages!r}')
+        strides = tuple(strides)
+        if len(strides) != num_stages:
+            raise ValueError(
+                f'`strides` must have num_stages={num_stages} entries, got '
+                f'{strides!r}')
+        out_indices = tuple(out_indices)
+        if not out_indices or any(not 0 <= i < num_stages
+                                  for i in out_indices):
+            raise ValueError(
+                f'`out_indices` must be non-empty indices in '
+                f'0..{num_stages - 1}, got {out_indices!r}')
+        if not -1 <= frozen_stages <= num_stages:
+            raise ValueError(
+                f'`frozen_stages` must be in -1..{num_stages}, got '
+                f'{frozen_stages!r}')
+
+        self.depth = depth
+        self.in_channels = in_channels
+        self.stem_channels = stem_channels
+        self.base_channels = base_channels
+        self.num_stages = num_stages
+        self.strides = strides
+        self.out_indices = out_indices
+        self.frozen_stages = frozen_stages
+        self.norm_cfg = (
+            dict(type='BN', requires_grad=True)
+            if norm_cfg is None else copy.deepcopy(norm_cfg))
+        self.norm_eval = norm_eval
+        self.zero_init_residual = zero_init_residual
+        self.block, stage_blocks = self.arch_settings[depth]
+        self.stage_blocks = stage_blocks[:num_stages]
+
+        # stem
+        self.conv1 = nn.Conv2d(
+            in_channels, stem_channels, 7, stride=2, padding=3, bias=False)
+        self.bn1 = build_norm_layer(self.norm_cfg, stem_channels)[1]
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+        # residual stages
+        self.res_layers: List[str] = []
+        block_in = stem_channels
+        for i, (num_blocks, stride) in enumerate(
+                zip(self.stage_blocks, self.strides)):
+            channels = base_channels * 2**i
+            layer = self._make_res_layer(block_in, channels, num_blocks,
+                                         stride)
+            layer_name = f'layer{i + 1}'
+            self.add_module(layer_name, layer)
+            self.res_layers.append(layer_name)
+            block_in = channels * self.block.expansion
+        self.feat_dim = block_in
+
+        self._freeze_stages()
+
+    @property
+    def default_init_cfg(self) -> List[dict]:
+        """Kaiming init for convs, constant 1/0 for norm layers (as mmpose's
+        ResNet)."""
+        return [
+            dict(type='Kaiming', layer=['Conv2d']),
+            dict(
+                type='Constant',
+                val=1,
+                bias=0,
+                layer=['_BatchNorm', 'GroupNorm'])
+        ]
+
+    def _make_res_layer(self, in_channels: int, channels: int,
+                        num_blocks: int, stride: int) -> nn.Sequential:
+        """Build one stage of ``num_blocks`` residual blocks."""
+        out_channels = channels * self.block.expansion
+        downsample = None
+        if stride != 1 or in_channels != out_channels:
+            downsample = nn.Sequential(
+                nn.Conv2d(
+                    in_channels,
+                    out_channels,
+                    kernel_size=1,
+                    stride=stride,
+                    bias=False),
+                build_norm_layer(self.norm_cfg, out_channels)[1])
+        layers = [
+            self.block(
+                in_channels,
+                channels,
+                stride=stride,
+                downsample=downsample,
+                norm_cfg=self.norm_cfg)
+        ]
+        for _ in range(1, num_blocks):
+            layers.append(
+                self.block(out_channels, channels, norm_cfg=self.norm_cfg))
+        return nn.Sequential(*layers)
+
+    def _freeze_stages(self) -> None:
+        """Freeze the stem and the first ``frozen_stages`` stages."""
+        if self.frozen_stages >= 0:
+            self.bn1.eval()
+            for m in (self.conv1, self.bn1):
+                for param in m.parameters():
+                    param.requires_grad = False
+        for i in range(1, self.frozen_stages + 1):
+            m = getattr(self, f'layer{i}')
+            m.eval()
+            for param in m.parameters():
+                param.requires_grad = False
+
+    # ------------------------------------------------------------------
+    # initialization
+    # ------------------------------------------------------------------
+    def _split_init_cfg(self) -> Tuple[Optional[dict], List[dict]]:
+        """Split ``init_cfg`` into the (last) Pretrained entry and the rest."""
+        cfgs = self.init_cfg
+        if cfgs is None:
+            return None, []
+        if isinstance(cfgs, dict):
+            cfgs = [cfgs]
+        pretrained = [c for c in cfgs if c.get('type') == 'Pretrained']
+        others = [c for c in cfgs if c.get('type') != 'Pretrained']
+        return (pretrained[-1] if pretrained else None), others
+
+    def init_weights(self) -> None:
+        """Initialize the weights.
+
+        Without a ``Pretrained`` entry in ``init_cfg`` this applies
+        ``init_cfg`` (default: Kaiming convs, constant norms) and then, if
+        ``zero_init_residual``, zeros the last norm of every block. With one,
+        the checkpoint is loaded strictly (see the class docstring).
+        """
+        pretrained_cfg, other_cfgs = self._split_init_cfg()
+        if pretrained_cfg is None:
+            super().init_weights()
+            if self.zero_init_residual:
+                for m in self.modules():
+                    if isinstance(m, (BasicBlock, Bottleneck)):
+                        constant_init(m.last_norm, 0)
+            return
+
+        if self.is_init:
+            print_log(
+                f'init_weights of {self.__class__.__name__} has been called '
+                'more than once.',
+                logger='current',
+                level=logging.WARNING)
+            return
+        if other_cfgs:
+            initialize(self, other_cfgs)
+        checkpoint = pretrained_cfg.get('checkpoint')
+        if not checkpoint:
+            raise ValueError(
+                'model.backbone.init_cfg of type "Pretrained" needs a '
+                '`checkpoint` (a local path or e.g. "torchvision://resnet50")')
+        state_dict = self._load_pretrained_state_dict(
+            checkpoint,
+            prefix=pretrained_cfg.get('prefix'),
+            map_location=pretrained_cfg.get('map_location', 'cpu'))
+        self._load_strict(state_dict, checkpoint)
+        self.is_init = True
+
+    @staticmethod
+    def _resolve_url(checkpoint: str) -> Optional[str]:
+        """The download URL of a remote checkpoint, if it can be resolved
+        without network access."""
+        if checkpoint.startswith(('http://', 'https://')):
+            return checkpoint
+        for prefix in ('torchvision://', 'modelzoo://'):
+            if checkpoint.startswith(prefix):
+                try:
+                    return get_torchvision_models().get(
+                        checkpoint[len(prefix):])
+                except Exception:  # noqa: BLE001 -- only used for a message
+                    return None
+        return None
+
+    def _load_pretrained_state_dict(
+            self, checkpoint: str, prefix: Optional[str],
+            map_location: Union[str, torch.device, None]
+    ) -> Dict[str, Tensor]:
+        """Read ``checkpoint`` and return the state dict meant for this
+        backbone (``state_dict`` entry, ``module.`` and ``prefix`` removed)."""
+        is_remote = checkpoint.startswith(_REMOTE_PREFIXES)
+        try:
+            ckpt = _load_checkpoint(checkpoint, map_location=map_location)
+        except FileNotFoundError as err:
+            if is_remote:
+                raise self._offline_error(checkpoint, err) from err
+            raise FileNotFoundError(
+                f'Pretrained checkpoint {checkpoint!r} '
+                '(model.backbone.init_cfg.checkpoint) does not exist. Point '
+                'it at an existing file, or train from scratch with '
+                '`--cfg-options model.backbone.init_cfg=None`.') from err
+        except KeyError as err:
+            # unknown torchvision:// model name
+            raise ValueError(
+                f'Unknown pretrained checkpoint name {checkpoint!r} in '
+                'model.backbone.init_cfg.checkpoint (e.g. use '
+                '"torchvision://resnet50" or a local path)') from err
+        except (OSError, EOFError) as err:
+            # URLError, socket errors, timeouts and HTTP errors are OSErrors
+            if is_remote:
+                raise self._offline_error(checkpoint, err) from err
+            raise
+
+        if not isinstance(ckpt, dict):
+            raise RuntimeError(
+                f'No state dict found in pretrained checkpoint {checkpoint!r}')
+        state_dict = ckpt.get('state_dict', ckpt)
+        if not isinstance(state_dict, dict):
+            raise RuntimeError(
+                f'No state dict found in pretrained checkpoint {checkpoint!r}')
+        result = OrderedDict()
+        for key, value in state_dict.items():
+            if key.startswith('module.'):
+                key = key[len('module.'):]
+            if prefix:
+                if not key.startswith(prefix):
+                    continue
+                key = key[len(prefix):]
+            result[key] = value
+        return result
+
+    def _offline_error(self, checkpoint: str,
+                       err: BaseException) -> PretrainedWeightsUnavailableError:
+        """Build the error raised when remote weights cannot be obtained."""
+        url = self._resolve_url(checkpoint)
+        if url is not None:
+            filename = osp.basename(urlparse(url).path)
+            cached = osp.join(torch.hub.get_dir(), 'checkpoints', filename)
+            what = (f'{checkpoint!r} (from {url}, not found in the torch hub '
+                    f'cache as {cached})')
+            get_it = (f'download {url} on a machine with network access and '
+                      f'either copy it to {cached} (picked up automatically) '
+                      'or point `model.backbone.init_cfg.checkpoint` at it, '
+                      '`--cfg-options model.backbone.init_cfg.checkpoint='
+                      f'/path/to/{filename}`')
+        else:
+            what = repr(checkpoint)
+            get_it = ('download the file on a machine with network access '
+                      'and point `model.backbone.init_cfg.checkpoint` at the '
+                      'local copy, `--cfg-options '
+                      'model.backbone.init_cfg.checkpoint=/path/to/file.pth`')
+        return PretrainedWeightsUnavailableError(
+            f'Could not load the pretrained weights {what} for '
+            f'{self.__class__.__name__}: the download failed '
+            f'({type(err).__name__}: {err}), so they cannot be loaded '
+            'offline. To train without them, either train from scratch '
+            'with `--cfg-options model.backbone.init_cfg=None`, or '
+            f'{get_it}.')
+
+    def _load_strict(self, state_dict: Dict[str, Tensor],
+                     checkpoint: str) -> None:
+        """Load ``state_dict`` requiring every own key to be present.
+
+        ``fc.*`` keys (torchvision's classifier) are ignored; other unexpected
+        keys are logged.
+        """
+        own = self.state_dict()
+        missing = [
+            k for k in own
+            if k not in state_dict and not k.endswith('num_batches_tracked')
+        ]
+        if missing:
+            shown = ', '.join(missing[:10])
+            more = f' (and {len(missing) - 10} more)' if len(
+                missing) > 10 else ''
+            raise RuntimeError(
+                f'Pretrained checkpoint {checkpoint!r} does not match '
+                f'CustomPoseResNet(depth={self.depth}): {len(missing)} of its '
+                f'{len(own)} parameters/buffers are missing from the '
+                f'checkpoint: {shown}{more}. Expected a torchvision-format '
+                f'ResNet-{self.depth} state dict; for a full-model checkpoint '
+                "set model.backbone.init_cfg.prefix='backbone.'.")
+        mismatched = [
+            f'{k}: checkpoint {tuple(state_dict[k].shape)} vs model '
+            f'{tuple(v.shape)}' for k, v in own.items()
+            if k in state_dict and tuple(state_dict[k].shape) != tuple(
+                v.shape)
+        ]
+        if mismatched:
+            raise RuntimeError(
+                f'Pretrained checkpoint {checkpoint!r} has shapes that do not '
+                f'match CustomPoseResNet(depth={self.depth}): ' +
+                '; '.join(mismatched[:10]))
+        unexpected = [
+            k for k in state_dict if k not in own and not k.startswith('fc.')
+        ]
+        if unexpected:
+            print_log(
+                f'Ignored {len(unexpected)} unexpected keys of pretrained '
+                f'checkpoint {checkpoint!r}: {", ".join(unexpected[:10])}',
+                logger='current')
+        self.load_state_dict({k: state_dict[k]
+                              for k in own if k in state_dict},
+                             strict=False)
+        print_log(
+            f'Loaded all {len(own)} parameters/buffers of '
+            f'CustomPoseResNet(depth={self.depth}) from {checkpoint}',
+            logger='current')
+
+    # ------------------------------------------------------------------
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """Forward the backbone.
+
+        Args:
+            x (Tensor): Images in shape (N, C_in, H, W).
+
+        Returns:
+            tuple[Tensor]: Outputs of the stages in ``out_indices``; stage
+            ``i`` has shape (N, base_channels * 2**i * expansion,
+            H / (4 * prod(strides[:i+1])), W / (...)).
+        """
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        outs = []
+        for i, layer_name in enumerate(self.res_layers):
+            x = getattr(self, layer_name)(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def train(self, mode: bool = True) -> 'CustomPoseResNet':
+        """Set train/eval mode, keeping frozen stages (and, with
+        ``norm_eval``, all norm layers) in eval mode."""
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+
+__all__ = ['CustomPoseResNet', 'PretrainedWeightsUnavailableError']

@@ -1,0 +1,3 @@
+from .joints_mse_loss import CustomPoseJointsMSELoss
+
+__all__ = ['CustomPoseJointsMSELoss']
