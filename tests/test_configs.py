@@ -32,6 +32,8 @@ def test_config_trains_one_iteration(name, tiny_root, tmp_path):
     small_train_cfg(cfg, tiny_root, tmp_path)
     cfg.train_cfg.max_epochs = 1
     cfg.train_cfg.val_interval = 10
+    # writing a ResNet-152 + Adam checkpoint (~0.8 GB) is not what this tests
+    cfg.default_hooks.checkpoint = None
     runner = Runner.from_cfg(cfg)
     before = {k: v.clone() for k, v in runner.model.state_dict().items()
               if v.dtype.is_floating_point}
@@ -42,7 +44,6 @@ def test_config_trains_one_iteration(name, tiny_root, tmp_path):
     after = runner.model.state_dict()
     changed = sum(not torch.equal(before[k], after[k]) for k in before)
     assert changed > len(before) // 2, 'the optimizer step changed too little'
-    assert (tmp_path / 'epoch_1.pth').is_file()
 
 
 def test_config_with_custom_imports_from_unrelated_cwd(tmp_path, config_path):
