@@ -10,6 +10,11 @@ import argparse
 import os
 import os.path as osp
 import sys
+import warnings
+
+
+# mmengine 0.10 imports pkg_resources, which warns on every start
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
 
 
 def parse_args(argv=None):
@@ -64,7 +69,6 @@ def main(argv=None):
     if args.out is not None and not args.out.endswith('.json'):
         fail(f'--out must be a .json file, got {args.out}')
 
-    import torch
     from mmengine.config import Config
     from mmengine.runner import Runner
 

@@ -14,6 +14,11 @@ import os
 import os.path as osp
 import sys
 import urllib.error
+import warnings
+
+
+# mmengine 0.10 imports pkg_resources, which warns on every start
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
 
 
 def parse_args(argv=None):

@@ -5,20 +5,20 @@ _base_ = ['./custom_res101_animalpose_256x256.py']
 
 data_root = 'data/animalpose_synthetic/'
 
-# 128x128 input -> 32x32 heatmaps (sigma scaled with the heatmap size)
+# 128x128 input -> 32x32 heatmaps
 codec = dict(
-    type='MSRAHeatmap', input_size=(128, 128), heatmap_size=(32, 32), sigma=1)
+    type='MSRAHeatmap', input_size=(128, 128), heatmap_size=(32, 32), sigma=2)
 
-train_cfg = dict(max_epochs=30, val_interval=5)
+train_cfg = dict(max_epochs=12, val_interval=4)
 param_scheduler = [
-    dict(type='LinearLR', begin=0, end=100, start_factor=0.01,
+    dict(type='LinearLR', begin=0, end=50, start_factor=0.01,
          by_epoch=False),  # warm-up
-    dict(type='MultiStepLR', begin=0, end=30, milestones=[22, 27], gamma=0.1,
+    dict(type='MultiStepLR', begin=0, end=12, milestones=[9, 11], gamma=0.1,
          by_epoch=True),
 ]
-optim_wrapper = dict(optimizer=dict(lr=2e-3))
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
 default_hooks = dict(
-    logger=dict(interval=10), checkpoint=dict(interval=5, max_keep_ckpts=1))
+    logger=dict(interval=10), checkpoint=dict(interval=4, max_keep_ckpts=1))
 log_processor = dict(window_size=10)
 
 model = dict(

@@ -77,15 +77,17 @@ class BaseHeatmapPredictHead(BaseHead):
                     f'passes), got {type(feats).__name__}')
             flip_indices = batch_data_samples[0].metainfo['flip_indices']
             _feats, _feats_flip = feats
-            heatmaps = self._final_heatmaps(_feats)
+            # fp32 from here on (reduced-precision autocast ends at the
+            # heatmaps: averaging and decoding need the full precision)
+            heatmaps = self._final_heatmaps(_feats).float()
             heatmaps_flip = flip_heatmaps(
-                self._final_heatmaps(_feats_flip),
+                self._final_heatmaps(_feats_flip).float(),
                 flip_mode=test_cfg.get('flip_mode', 'heatmap'),
                 flip_indices=flip_indices,
                 shift_heatmap=test_cfg.get('shift_heatmap', False))
             batch_heatmaps = (heatmaps + heatmaps_flip) * 0.5
         else:
-            batch_heatmaps = self._final_heatmaps(feats)
+            batch_heatmaps = self._final_heatmaps(feats).float()
 
         preds = self.decode(batch_heatmaps)
 
@@ -112,10 +114,11 @@ class BaseHeatmapPredictHead(BaseHead):
     def _pck_accuracy(pred_heatmaps: Tensor, gt_heatmaps: Tensor,
                       keypoint_weights: Tensor) -> Tensor:
         """mmpose's heatmap PCK accuracy (threshold 0.05 of the heatmap
-        size) over visible keypoints, as a scalar tensor."""
+        size) over visible keypoints, as a scalar tensor (bf16/fp16
+        heatmaps of mixed-precision training are compared in fp32)."""
         _, avg_acc, _ = pose_pck_accuracy(
-            output=to_numpy(pred_heatmaps),
-            target=to_numpy(gt_heatmaps),
+            output=to_numpy(pred_heatmaps.detach().float()),
+            target=to_numpy(gt_heatmaps.float()),
             mask=to_numpy(keypoint_weights) > 0)
         return torch.tensor(avg_acc, device=gt_heatmaps.device)
 
