@@ -9,11 +9,11 @@ data_root = 'data/animalpose_synthetic/'
 codec = dict(
     type='MSRAHeatmap', input_size=(128, 128), heatmap_size=(32, 32), sigma=2)
 
-train_cfg = dict(max_epochs=12, val_interval=4)
+train_cfg = dict(max_epochs=8, val_interval=4)
 param_scheduler = [
     dict(type='LinearLR', begin=0, end=50, start_factor=0.01,
          by_epoch=False),  # warm-up
-    dict(type='MultiStepLR', begin=0, end=12, milestones=[9, 11], gamma=0.1,
+    dict(type='MultiStepLR', begin=0, end=8, milestones=[6, 7], gamma=0.1,
          by_epoch=True),
 ]
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
