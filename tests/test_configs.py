@@ -74,7 +74,7 @@ def test_config_with_custom_imports_from_unrelated_cwd(tmp_path, config_path):
 
 def test_registered_names_are_ours():
     import custom_pose  # noqa: F401
-    from mmpose.registry import DATASETS, HOOKS, METRICS, MODELS
+    from mmpose.registry import DATASETS, HOOKS, METRICS, MODELS, OPTIM_WRAPPERS
     ours = {
         MODELS: ['CustomPoseResNet', 'CustomPoseDeconvHead',
                  'CustomPoseHourglass', 'CustomPoseMultiStageHead',
@@ -82,6 +82,7 @@ def test_registered_names_are_ours():
         DATASETS: ['OrgAnimalPoseDataset', 'org_animal_pose_dataset'],
         METRICS: ['CustomPosePCKMetric', 'CustomPoseDumpPredictions'],
         HOOKS: ['CustomPoseInvalidLossHook'],
+        OPTIM_WRAPPERS: ['CustomPoseAutocastOptimWrapper'],
     }
     for registry, names in ours.items():
         for name in names:

@@ -144,15 +144,15 @@ def merge_args(cfg, args):
 
     if args.amp:
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if optim_wrapper == 'AmpOptimWrapper':
-            pass
-        elif optim_wrapper != 'OptimWrapper':
-            raise ValueError(f'--amp: cannot turn {optim_wrapper} into '
-                             'AmpOptimWrapper; set it in the config')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        if torch.cuda.is_available():
+        if optim_wrapper not in ('OptimWrapper', 'AmpOptimWrapper',
+                                 'CustomPoseAutocastOptimWrapper'):
+            raise ValueError(f'--amp: cannot turn {optim_wrapper} into a '
+                             'mixed-precision wrapper; set it in the config')
+        if torch.cuda.is_available():  # fp16 with dynamic loss scaling
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-        else:  # CPU autocast runs in bfloat16, which needs no loss scaling
+        else:  # mmengine's AmpOptimWrapper needs a GPU: bf16 autocast on CPU
+            cfg.optim_wrapper.type = 'CustomPoseAutocastOptimWrapper'
             cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
 
     if args.auto_scale_lr:
