@@ -1,0 +1,12 @@
+# Copyright (c) custom_pose contributors. All rights reserved.
+"""Model utilities: fast numeric paths for training and inference."""
+from .fast_inference import (FAST_PATHS, autocast_context, autocast_forward,
+                             compile_model, default_autocast_dtype,
+                             fuse_conv_bn, keypoint_deviation,
+                             prepare_for_inference, to_channels_last)
+
+__all__ = [
+    'FAST_PATHS', 'autocast_context', 'autocast_forward', 'compile_model',
+    'default_autocast_dtype', 'fuse_conv_bn',
+    'keypoint_deviation', 'prepare_for_inference', 'to_channels_last'
+]

@@ -1,0 +1,230 @@
+#!/usr/bin/env python
+"""Benchmark custom_pose's models against mmpose's built-in equivalents.
+
+One run measures, on the same machine and inputs, both sides with the same
+input size, batch composition, flip-test setting and thread count (their
+iterations interleaved), and prints the ratios (ours / mmpose):
+
+1. ``train``: training-step throughput (images/s) of CustomPoseResNet-50/101
+   + CustomPoseDeconvHead against mmpose's ResNet + HeatmapHead, and of the
+   8-stack CustomPoseHourglass against mmpose's HourglassNet + CPMHead of
+   about the same FLOPs;
+2. ``infer``: inference latency and throughput at batch 1 and 32, with and
+   without flip test;
+3. ``data``: training data pipeline samples/s with 0, 1 and 2 workers;
+4. ``video``: the video demo (whole frame as the box) against mmpose's
+   per-frame ``inference_topdown`` + visualizer + ``cv2.VideoWriter``;
+5. ``flops``: parameters and FLOPs next to the published figures.
+
+With ``--fast-paths`` ours also runs on the faster numeric paths (BN folding,
+channels-last, bf16 autocast on CPU / fp16 on CUDA); each such row reports
+its check against fp32 (keypoints within 1 px mean in model-input pixels).
+Writes ``benchmark.json`` and ``benchmark.md`` into ``--out-dir`` and prints
+the Markdown tables.
+
+Examples::
+
+    python tools/analysis_tools/benchmark.py --fast-paths
+    python tools/analysis_tools/benchmark.py --sections train,infer \\
+        --models res50 --iters 5 --threads 2 --fast-paths
+    python tools/analysis_tools/benchmark.py --device cuda --fast-paths \\
+        --cudnn-benchmark
+    python tools/analysis_tools/benchmark.py --quick   # seconds: a smoke run
+"""
+import argparse
+import os.path as osp
+import shlex
+import sys
+import warnings
+from typing import List, Optional, Tuple
+
+
+def _csv(value: str) -> Tuple[str, ...]:
+    items = tuple(v.strip() for v in value.split(',') if v.strip())
+    if not items:
+        raise argparse.ArgumentTypeError('expected a comma-separated list')
+    return items
+
+
+def _int_csv(value: str) -> Tuple[int, ...]:
+    try:
+        items = tuple(int(v) for v in _csv(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'expected comma-separated integers, got {value!r}') from None
+    if any(v < 0 for v in items):
+        raise argparse.ArgumentTypeError(f'negative value in {value!r}')
+    return items
+
+
+def _size(value: str) -> Tuple[int, int]:
+    try:
+        w, h = (int(v) for v in value.lower().split('x'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'expected WIDTHxHEIGHT, got {value!r}') from None
+    return w, h
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Benchmark custom_pose models against mmpose built-ins '
+        '(training, inference, data pipeline, video demo, FLOPs).')
+    parser.add_argument(
+        '--sections', type=_csv,
+        default=('train', 'infer', 'data', 'video', 'flops'),
+        help='comma-separated subset of train,infer,data,video,flops')
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument(
+        '--iters', type=int, default=None,
+        help='timed iterations per measurement (default 3; at least: short '
+        'calls get more, up to --min-time seconds)')
+    parser.add_argument('--warmup', type=int, default=None,
+                        help='untimed iterations first (default 1)')
+    parser.add_argument(
+        '--threads', type=int, default=None,
+        help='torch threads for both sides (default: torch\'s default)')
+    parser.add_argument(
+        '--fast-paths', action='store_true',
+        help='also run the fast numeric paths (BN folding, channels-last, '
+        'bf16 autocast on CPU / fp16 AMP on CUDA), each with its check '
+        'against fp32')
+    parser.add_argument(
+        '--compile', action='store_true',
+        help='also run a torch.compile path (slow to compile on CPU)')
+    parser.add_argument('--out-dir', default='work_dirs/benchmark')
+    parser.add_argument(
+        '--quick', action='store_true',
+        help='tiny settings (1 iteration, small batches, the quickstart '
+        'model): checks that everything runs, the timings mean little')
+    parser.add_argument(
+        '--models', type=_csv, default=None,
+        help='models to run (default per section), from: res50, res101, '
+        'res152, hourglass8, hourglass2, hrnet_w32, res18_128')
+    parser.add_argument('--train-variants', type=_csv, default=None,
+                        help='numeric paths of the train section, e.g. '
+                        'fp32,fp32+cl,bf16+cl')
+    parser.add_argument('--infer-variants', type=_csv, default=None,
+                        help='numeric paths of the infer section, e.g. '
+                        'fp32,fp32+fuse,bf16+fuse+cl')
+    parser.add_argument('--train-batch', type=int, default=None,
+                        help='default 8')
+    parser.add_argument('--infer-batches', type=_int_csv, default=None,
+                        help='default 1,32')
+    parser.add_argument('--data-workers', type=_int_csv, default=None,
+                        help='default 0,1,2')
+    parser.add_argument('--data-batch', type=int, default=None,
+                        help='default 16')
+    parser.add_argument('--data-batches', type=int, default=None,
+                        help='timed batches per number of workers '
+                        '(default 8)')
+    parser.add_argument('--data-images', type=int, default=None,
+                        help='images of the synthetic dataset (default 64)')
+    parser.add_argument('--video-frames', type=int, default=None,
+                        help='default 64')
+    parser.add_argument('--video-size', type=_size, default=None,
+                        help='clip WIDTHxHEIGHT, even numbers (default '
+                        '640x480)')
+    parser.add_argument('--video-repeats', type=int, default=None,
+                        help='default 3')
+    parser.add_argument(
+        '--checkpoints', type=_csv, default=None, metavar='NAME=PATH',
+        help='trained weights of ours for the inference checks, e.g. '
+        'res18_128=work_dirs/quickstart/best.pth (default: the head is '
+        'fitted to the check crops)')
+    parser.add_argument(
+        '--video-checkpoint', default=None,
+        help='checkpoint of the video model (e.g. the quickstart\'s trained '
+        'one); default: built from the config, its head fitted to the clip')
+    parser.add_argument(
+        '--cudnn-benchmark', action='store_true',
+        help='torch.backends.cudnn.benchmark = True (CUDA)')
+    parser.add_argument(
+        '--min-time', type=float, default=None,
+        help='inference: time each call for at least this many seconds '
+        '(default 2)')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--profile', action='store_true',
+        help='also record the top operators (torch.profiler) of one call of '
+        'ours per train row and per largest-batch infer row')
+    parser.add_argument(
+        '--update-readme', metavar='README', default=None,
+        help='also put the Markdown tables between the lines '
+        '"<!-- benchmark:start -->" and "<!-- benchmark:end -->" of this '
+        'file')
+    args = parser.parse_args(argv)
+    for name in ('iters', 'train_batch', 'data_batch', 'data_batches',
+                 'data_images', 'video_frames', 'video_repeats', 'threads'):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f'--{name.replace("_", "-")} must be >= 1')
+    if args.warmup is not None and args.warmup < 0:
+        parser.error('--warmup must be >= 0')
+    if args.min_time is not None and args.min_time < 0:
+        parser.error('--min-time must be >= 0')
+    if args.infer_batches is not None and not all(
+            b >= 1 for b in args.infer_batches):
+        parser.error('--infer-batches must be >= 1')
+    if args.video_size is not None and any(v % 2 for v in args.video_size):
+        parser.error('--video-size: width and height must be even')
+    if args.checkpoints is not None:
+        pairs = [item.partition('=') for item in args.checkpoints]
+        bad = [''.join(p) for p in pairs if not (p[0] and p[1] and p[2])]
+        if bad:
+            parser.error(f'--checkpoints: expected NAME=PATH, got {bad[0]!r}')
+        args.checkpoints = {name: path for name, _, path in pairs}
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
+    from custom_pose.utils.benchmark import (Options, run_benchmark,
+                                            update_readme)
+    tunable = ('iters', 'warmup', 'models', 'train_variants',
+               'infer_variants', 'train_batch', 'infer_batches',
+               'data_workers', 'data_batch', 'data_batches', 'data_images',
+               'video_frames', 'video_size', 'video_repeats', 'min_time')
+    given = {k: getattr(args, k) for k in tunable
+             if getattr(args, k) is not None}
+    opts = Options(
+        sections=tuple(args.sections),
+        device=args.device,
+        threads=args.threads,
+        fast_paths=args.fast_paths,
+        compile=args.compile,
+        out_dir=args.out_dir,
+        quick=args.quick,
+        cudnn_benchmark=args.cudnn_benchmark,
+        seed=args.seed,
+        profile=args.profile,
+        video_checkpoint=args.video_checkpoint,
+        checkpoints=args.checkpoints,
+        explicit=tuple(given),
+        **given)
+    command = ' '.join(
+        ['python', 'tools/analysis_tools/benchmark.py'] +
+        [shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)])
+    try:
+        run_benchmark(opts, command=command)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f'{osp.basename(__file__)}: error: {exc}', file=sys.stderr)
+        return 1
+    with open(osp.join(args.out_dir, 'benchmark.md')) as f:
+        markdown = f.read()
+    print(markdown)
+    if args.update_readme:
+        try:
+            update_readme(args.update_readme, markdown)
+        except (ValueError, OSError) as exc:
+            print(f'{osp.basename(__file__)}: error: {exc}', file=sys.stderr)
+            return 1
+        print(f'updated: {args.update_readme}')
+    print(f'written: {osp.join(args.out_dir, "benchmark.json")} and '
+          f'{osp.join(args.out_dir, "benchmark.md")}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
