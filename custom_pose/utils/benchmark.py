@@ -487,9 +487,70 @@ def prepare_model(model: nn.Module, variant: Variant, train: bool,
 # ---------------------------------------------------------------------------
 # timing
 # ---------------------------------------------------------------------------
+_CLK_TCK = os.sysconf('SC_CLK_TCK') if hasattr(os, 'sysconf') else 100
+
+
+def cpu_snapshot() -> Optional[Tuple[float, float, float]]:
+    """(busy CPU seconds of the machine, CPU seconds of this process, wall
+    time), from ``/proc``; ``None`` where there is no ``/proc``."""
+    try:
+        with open('/proc/stat') as f:
+            fields = [float(v) for v in f.readline().split()[1:]]
+        with open('/proc/self/stat') as f:
+            own = f.read().rsplit(')', 1)[1].split()
+    except (OSError, ValueError, IndexError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)
+    busy = (sum(fields[:8]) - idle) / _CLK_TCK
+    mine = (float(own[11]) + float(own[12])) / _CLK_TCK  # utime + stime
+    return busy, mine, time.perf_counter()
+
+
+def foreign_load(start: Optional[Tuple[float, float, float]],
+                 end: Optional[Tuple[float, float, float]]
+                 ) -> Optional[float]:
+    """Average number of cores busy with other processes between two
+    :func:`cpu_snapshot` calls (0 on an otherwise idle machine)."""
+    if start is None or end is None or end[2] <= start[2]:
+        return None
+    other = (end[0] - start[0]) - (end[1] - start[1])
+    return round(max(other, 0.0) / (end[2] - start[2]), 2)
+
+
+def wait_quiet(threshold: Optional[float], log: Callable[[str], None],
+               max_wait: float = 900.0, window: float = 3.0
+               ) -> Optional[float]:
+    """Wait (up to ``max_wait`` s) until other processes use fewer than
+    ``threshold`` cores over ``window`` seconds; returns that load."""
+    if threshold is None:
+        return None
+    t0 = time.perf_counter()
+    waited = False
+    while True:
+        start = cpu_snapshot()
+        time.sleep(window)
+        load = foreign_load(start, cpu_snapshot())
+        if load is None or load < threshold:
+            if waited:
+                log(f'  machine quiet ({load} cores busy elsewhere) after '
+                    f'{time.perf_counter() - t0:.0f} s')
+            return load
+        if time.perf_counter() - t0 > max_wait:
+            log(f'  still {load} cores busy elsewhere after {max_wait:.0f}'
+                ' s: measuring anyway')
+            return load
+        if not waited:
+            log(f'  waiting: {load} cores busy with other processes')
+        waited = True
+
+
 def _sync(device: str) -> None:
     if torch.device(device).type == 'cuda':
         torch.cuda.synchronize()
+
+
+#: ``foreign_load`` of the last :func:`time_interleaved` call
+LAST_TIMING: Dict[str, Optional[float]] = {}
 
 
 def time_interleaved(fns: Dict[str, Callable[[], Any]],
@@ -513,13 +574,18 @@ def time_interleaved(fns: Dict[str, Callable[[], Any]],
             ``max(iters, 50)``.
 
     Returns:
-        dict: Name -> list of seconds per timed call.
+        dict: Name -> list of seconds per timed call. The average number of
+        cores other processes used meanwhile is left in
+        ``LAST_TIMING['foreign_load']``.
     """
     names = list(fns)
     times = {n: [] for n in names}
     max_iters = max(iters, 50) if max_iters is None else max(iters, max_iters)
     i = 0
+    snap = None
     while True:
+        if i == warmup:
+            snap = cpu_snapshot()
         timed = i >= warmup
         if timed:
             done = i - warmup
@@ -535,6 +601,7 @@ def time_interleaved(fns: Dict[str, Callable[[], Any]],
             if timed:
                 times[n].append(time.perf_counter() - t0)
         i += 1
+    LAST_TIMING['foreign_load'] = foreign_load(snap, cpu_snapshot())
     return times
 
 
@@ -655,6 +722,9 @@ class Options:
     check_images: int = 4
     fit_steps: int = 300
     profile: bool = False
+    #: before each measurement, wait until other processes use fewer cores
+    #: than this (None: do not wait)
+    wait_quiet: Optional[float] = None
     config_dir: Optional[str] = None
     demo_script: Optional[str] = None
     video_checkpoint: Optional[str] = None
@@ -864,12 +934,14 @@ def run_train_section(ctx: _Context) -> List[dict]:
                 fns[side] = _train_step_fn(
                     model, _optim_wrapper(model, variant, o.device, cfg),
                     data)
+            wait_quiet(o.wait_quiet, ctx.log)
             times = time_interleaved(fns, o.iters, o.warmup, o.device)
+            busy = LAST_TIMING.get('foreign_load')
             prof = profile_ops(fns['ours']) if o.profile else None
             del fns
             row = dict(
                 model=name, variant=variant.name, batch=o.train_batch,
-                input=list(input_size_of(cfg)))
+                input=list(input_size_of(cfg)), foreign_load=busy)
             for side in ('ours', 'mmpose'):
                 s = summarize(times[side])
                 row[side] = dict(
@@ -1021,12 +1093,14 @@ def run_infer_section(ctx: _Context) -> List[dict]:
                             data)[0]
                         for side in ('ours', 'mmpose')
                     }
+                    wait_quiet(o.wait_quiet, ctx.log)
                     times = time_interleaved(
                         fns, o.iters, o.warmup, o.device,
                         min_time=o.min_time)
                     row = dict(
                         model=name, variant=variant.name, batch=batch_size,
-                        flip_test=flip, input=list(input_size_of(cfg)))
+                        flip_test=flip, input=list(input_size_of(cfg)),
+                        foreign_load=LAST_TIMING.get('foreign_load'))
                     for side in ('ours', 'mmpose'):
                         s = summarize(times[side])
                         row[side] = dict(
@@ -1085,6 +1159,7 @@ def run_data_section(ctx: _Context) -> dict:
     rows = []
     for workers in o.data_workers:
         ctx.log(f'data {name} workers {workers}')
+        busy = wait_quiet(o.wait_quiet, ctx.log)
         loader_cfg = dict(
             batch_size=o.data_batch,
             num_workers=workers,
@@ -1112,7 +1187,8 @@ def run_data_section(ctx: _Context) -> dict:
                 batch=o.data_batch,
                 batches=o.data_batches,
                 first_batch_s=first,
-                samples_per_s=o.data_batch * o.data_batches / elapsed))
+                samples_per_s=o.data_batch * o.data_batches / elapsed,
+                foreign_load_before=busy))
         ctx.log(f'  {rows[-1]["samples_per_s"]:.1f} samples/s')
     dataset = build_dataset(cfg, ctx.data_root, train_pipeline(cfg))
     profile = _transform_profile(dataset, max(o.data_batch, 4))
@@ -1385,6 +1461,8 @@ def run_video_section(ctx: _Context) -> dict:
             order = order[::-1]
         for key in order:
             out_video = str(work / f'out_{key}.mp4')
+            wait_quiet(o.wait_quiet, ctx.log)
+            snap = cpu_snapshot()
             if key == 'mmpose':
                 n, fps, wall, k = _mmpose_video(config_path, str(ckpt),
                                                 str(clip), out_video,
@@ -1407,7 +1485,8 @@ def run_video_section(ctx: _Context) -> dict:
                                              str(clip), out_video, o.device,
                                              o.video_batch, variant)
                 kpts[key] = k
-            runs.setdefault(key, []).append((n, fps, wall))
+            runs.setdefault(key, []).append(
+                (n, fps, wall, foreign_load(snap, cpu_snapshot())))
     factor = _full_frame_factor(cfg, *o.video_size)
     mm_fps = statistics.median(r[1] for r in runs['mmpose'])
     rows = []
@@ -1419,6 +1498,7 @@ def run_video_section(ctx: _Context) -> dict:
             fps=fps,
             fps_runs=[r[1] for r in rs],
             wall_s=statistics.median(r[2] for r in rs),
+            foreign_load=max((r[3] or 0.0) for r in rs),
             ratio_vs_mmpose=_ratio(fps, mm_fps))
         if key != 'mmpose' and kpts[key].shape == kpts['mmpose'].shape:
             dev = keypoint_deviation(kpts['mmpose'][labelled],
@@ -1582,6 +1662,15 @@ def _f(v: Optional[float], fmt: str = '.2f') -> str:
     return '-' if v is None else format(v, fmt)
 
 
+#: rows measured while other processes used more cores than this are
+#: marked in the Markdown
+BUSY_FLAG = 0.3
+
+
+def _busy_mark(row: dict) -> str:
+    return ' *' if (row.get('foreign_load') or 0.0) > BUSY_FLAG else ''
+
+
 def render_markdown(report: dict) -> str:
     """The report as Markdown tables."""
     m = report['machine']
@@ -1611,6 +1700,22 @@ def render_markdown(report: dict) -> str:
         'relative loss difference and gradient cosine for training.',
     ]
     sections = report['sections']
+    busy_rows = [
+        r for sec in ('train', 'infer')
+        for r in sections.get(sec) or []
+        if (r.get('foreign_load') or 0.0) > BUSY_FLAG
+    ]
+    loads = [
+        r.get('foreign_load') for sec in ('train', 'infer')
+        for r in sections.get(sec) or [] if r.get('foreign_load') is not None
+    ]
+    if loads:
+        lines += [
+            '', f'Other processes used {min(loads):.2f} .. {max(loads):.2f} '
+            'cores (average over each measurement; rows above '
+            f'{BUSY_FLAG} are marked *): {len(busy_rows)} of {len(loads)} '
+            'rows marked.'
+        ]
     if 'train' in sections:
         lines += [
             '', '### 1. Training step (forward + backward + Adam step)', '',
@@ -1623,7 +1728,8 @@ def render_markdown(report: dict) -> str:
             check = (f'loss {c["loss_rel_diff"]:.1e}, grad cos '
                      f'{c["grad_cosine"]:.4f}' if c else '-')
             lines.append(
-                f'| {r["model"]} | {r["input"][0]}x{r["input"][1]} | '
+                f'| {r["model"]}{_busy_mark(r)} | '
+                f'{r["input"][0]}x{r["input"][1]} | '
                 f'{r["batch"]} | {r["variant"]} | '
                 f'{r["ours"]["images_per_s"]:.2f} | '
                 f'{r["mmpose"]["images_per_s"]:.2f} | {_f(r["ratio"])} | '
@@ -1640,7 +1746,7 @@ def render_markdown(report: dict) -> str:
             c = r.get('check', {}).get('kpt_dev_input_px', {}).get('labelled')
             check = f'{c["mean"]:.3f} / {c["max"]:.2f}' if c else '-'
             lines.append(
-                f'| {r["model"]} | {r["batch"]} | '
+                f'| {r["model"]}{_busy_mark(r)} | {r["batch"]} | '
                 f'{"yes" if r["flip_test"] else "no"} | {r["variant"]} | '
                 f'{r["ours"]["latency_ms"]:.1f} | '
                 f'{r["ours"]["images_per_s"]:.2f} | '
@@ -1810,18 +1916,20 @@ def run_benchmark(opts: Options, command: str = '') -> dict:
         if not torch.cuda.is_available():
             raise ValueError('--device cuda: no CUDA GPU is available')
         torch.backends.cudnn.benchmark = opts.cudnn_benchmark
-    if opts.threads is not None:
-        if opts.threads < 1:
-            raise ValueError(f'threads: must be >= 1, got {opts.threads}')
-        torch.set_num_threads(opts.threads)
+    if opts.threads is not None and opts.threads < 1:
+        raise ValueError(f'threads: must be >= 1, got {opts.threads}')
     from mmengine.logging import MMLogger
     logger = MMLogger.get_current_instance()
     log_level = logger.level
+    threads = torch.get_num_threads()
     logger.setLevel('WARNING')  # init_weights logs every parameter
     try:
+        if opts.threads is not None:
+            torch.set_num_threads(opts.threads)
         return _run(opts, command)
     finally:
         logger.setLevel(log_level)
+        torch.set_num_threads(threads)
 
 
 def _run(opts: Options, command: str) -> dict:

@@ -145,6 +145,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '(default 2)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
+        '--wait-quiet', type=float, default=None, metavar='CORES',
+        help='before each measurement wait (up to 15 min) until other '
+        'processes use fewer than CORES cores (e.g. 0.3); every row records '
+        'the load of other processes during its measurement anyway')
+    parser.add_argument(
         '--profile', action='store_true',
         help='also record the top operators (torch.profiler) of one call of '
         'ours per train row and per largest-batch infer row')
@@ -199,6 +204,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         cudnn_benchmark=args.cudnn_benchmark,
         seed=args.seed,
         profile=args.profile,
+        wait_quiet=args.wait_quiet,
         video_checkpoint=args.video_checkpoint,
         checkpoints=args.checkpoints,
         explicit=tuple(given),

@@ -57,7 +57,9 @@ class PreActBottleneck(nn.Module):
         out = self.conv1(self.relu(self.bn1(x)))
         out = self.conv2(self.relu(self.bn2(out)))
         out = self.conv3(self.relu(self.bn3(out)))
-        return out + identity
+        # in place: no new buffer (a conv's backward does not need its output)
+        out += identity
+        return out
 
 
 def _residuals(in_channels: int, out_channels: int, num_blocks: int,
@@ -107,8 +109,8 @@ class HourglassModule(nn.Module):
         """Forward: (N, C, H, W) -> (N, C, H, W)."""
         up1 = self.up1(x)
         low = self.low3(self.low2(self.low1(self.pool(x))))
-        up2 = F.interpolate(low, size=up1.shape[-2:], mode='nearest')
-        return up1 + up2
+        up1 += F.interpolate(low, size=up1.shape[-2:], mode='nearest')
+        return up1
 
 
 @MODELS.register_module()

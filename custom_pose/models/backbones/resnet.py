@@ -79,7 +79,10 @@ class BasicBlock(nn.Module):
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
+        # in place: no new (N, C, H, W) buffer per block (BN's backward does
+        # not need its output)
+        out += identity
+        return self.relu(out)
 
 
 class Bottleneck(nn.Module):
@@ -130,7 +133,8 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+        out += identity  # in place, as in BasicBlock
+        return self.relu(out)
 
 
 @MODELS.register_module()

@@ -5,26 +5,22 @@ Each path is opt-in and changes the numbers only within a tolerance that
 ``tests/test_fast_paths.py`` checks and ``tools/analysis_tools/benchmark.py``
 measures and reports next to every timing:
 
-============================  =================  ===========================
-function                      for                what changes
-============================  =================  ===========================
-:func:`fuse_conv_bn`          inference          BN folded into the conv
-                                                 before it (fp32, ~1e-6)
-:func:`to_channels_last`      training/inference NHWC memory layout (fp32,
-                                                 summation order only)
-:func:`autocast_context`      training/inference bf16 (CPU) / fp16 (CUDA)
-                                                 autocast
-:func:`autocast_forward`      training/inference the model's forward under
-                                                 autocast, fp32 heatmaps out
-:func:`compile_model`         training/inference ``torch.compile`` (opt-in:
-                                                 compiles for minutes on CPU)
-:func:`prepare_for_inference` inference          the above in one call
-============================  =================  ===========================
+- :func:`fuse_conv_bn` (inference): BN folded into the conv before it
+  (fp32; differences ~1e-6 relative).
+- :func:`to_channels_last` (training, inference): NHWC memory layout (fp32;
+  only the summation order changes).
+- :func:`autocast_context` (training, inference): bf16 (CPU) / fp16 (CUDA)
+  autocast as a context manager.
+- :func:`autocast_forward` (training, inference): the model's forward under
+  autocast, fp32 heatmaps out (and, for inference, the conv weights stored
+  in bf16/fp16 once).
+- :func:`compile_model` (opt-in): ``torch.compile`` of the forward methods
+  (compiling takes minutes on a CPU).
+- :func:`prepare_for_inference`: the above in one call.
 
 Example::
 
-    from custom_pose.models.utils import autocast_context, \\
-        prepare_for_inference
+    from custom_pose.models.utils import prepare_for_inference
     # BN folded, NHWC, bf16 autocast inside (CPU), fp32 heatmaps out
     model = prepare_for_inference(model, fuse_bn=True, channels_last=True,
                                   amp=True)
