@@ -117,6 +117,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--no-overlay', '--no_overlay', action='store_true',
         help='do not draw the FPS/latency overlay')
+    for flag, default, what in (
+            ('--fuse-conv-bn', True, 'fold BN into the convs (fp32)'),
+            ('--channels-last', True, 'channels-last layout (fp32)'),
+            ('--amp', False, 'bf16 (CPU) / fp16 (CUDA) autocast')):
+        parser.add_argument(
+            flag, action=argparse.BooleanOptionalAction, default=default,
+            help=f'pose models: {what}, as in '
+            'demo/top_down_video_demo_full_frame_without_det.py')
     args = parser.parse_args(argv)
     if (args.human_pose_config is None) != (args.human_pose_checkpoint is
                                             None):
@@ -238,6 +246,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                   draw_bboxes, draw_text_panel,
                                   init_detector_model, init_pose_model,
                                   open_video_source)
+    from custom_pose.models.utils import prepare_for_inference
 
     # the source first: no camera -> fail before loading any model
     try:
@@ -267,7 +276,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                                 args.human_pose_checkpoint, human_ids))
         routes = []  # (kind, label ids, inferencer, drawer)
         for kind, cfg, ckpt, ids in pose_models:
-            model = init_pose_model(cfg, ckpt, device)
+            model = prepare_for_inference(
+                init_pose_model(cfg, ckpt, device),
+                fuse_bn=args.fuse_conv_bn, channels_last=args.channels_last,
+                amp=args.amp, inplace=True)
             inferencer = TopdownBatchInferencer(model, batch_size=None)
             drawer = PoseDrawer(model.dataset_meta, inferencer.num_keypoints,
                                 radius=args.radius, thickness=args.thickness,

@@ -371,12 +371,17 @@ def test_benchmark_quick_report(tmp_path):
     video = sections['video']
     assert video['status'] == 'ok'
     pipelines = {r['pipeline']: r for r in video['rows']}
-    assert {'mmpose', 'ours_demo'} <= set(pipelines)
+    plain = 'ours_demo --no-fuse-conv-bn --no-channels-last'
+    assert set(pipelines) == {
+        'mmpose', bm.MMPOSE_NO_DRAW, 'ours_demo', plain, 'ours_demo --amp'
+    }
     assert all(r['frames'] == 4 and r['fps'] > 0
                for r in pipelines.values())
-    # same checkpoint and fp32: the demo's keypoints are mmpose's
-    assert pipelines['ours_demo']['kpt_dev_vs_mmpose_input_px'][
-        'mean'] < 0.5
+    # same checkpoint and fp32 (BN folded or not): the demo's keypoints are
+    # mmpose's
+    for key in ('ours_demo', plain):
+        assert pipelines[key]['kpt_dev_vs_mmpose_input_px']['mean'] < 0.5
+    assert 'kpt_dev_vs_mmpose_input_px' in pipelines['ours_demo --amp']
 
     flops = {r['side']: r for r in sections['flops']}
     assert set(flops) == {'ours', 'mmpose'}

@@ -1237,10 +1237,15 @@ def _run_demo(demo, argv: List[str]) -> Tuple[int, float, float]:
     return int(m.group(1)), float(m.group(3)), wall
 
 
-def _mmpose_video(config: str, checkpoint: str, video: str, out_video: str,
-                  device: str) -> Tuple[int, float, float, np.ndarray]:
+def _mmpose_video(config: str,
+                  checkpoint: str,
+                  video: str,
+                  out_video: str,
+                  device: str,
+                  draw: bool = True) -> Tuple[int, float, float, np.ndarray]:
     """mmpose's per-frame path: ``inference_topdown`` on the whole frame,
-    mmpose's visualizer and ``cv2.VideoWriter``. (frames, frames/s of the
+    mmpose's visualizer and ``cv2.VideoWriter`` (only decoding and
+    ``inference_topdown`` with ``draw=False``). (frames, frames/s of the
     frame loop, wall seconds with model loading, keypoints (N, K, 2))."""
     import cv2
     import mmcv
@@ -1269,6 +1274,9 @@ def _mmpose_video(config: str, checkpoint: str, video: str, out_video: str,
         results = inference_topdown(model, frame)
         data_sample = merge_data_samples(results)
         kpts.append(np.asarray(data_sample.pred_instances.keypoints[0]))
+        n += 1
+        if not draw:
+            continue
         visualizer.add_datasample(
             'result',
             mmcv.bgr2rgb(frame),
@@ -1280,62 +1288,8 @@ def _mmpose_video(config: str, checkpoint: str, video: str, out_video: str,
             wait_time=0,
             kpt_thr=0.3)
         writer.write(mmcv.rgb2bgr(visualizer.get_image()))
-        n += 1
     writer.release()
     cap.release()
-    elapsed = time.perf_counter() - t0
-    return n, n / elapsed, time.perf_counter() - t_wall, np.stack(kpts)
-
-
-def _api_video(config: str, checkpoint: str, video: str, out_video: str,
-               device: str, batch_size: int,
-               variant: Variant) -> Tuple[int, float, float, np.ndarray]:
-    """The demo's frame loop through ``custom_pose.apis`` with a fast path
-    applied to the model (what wiring the fast paths into the demo gives)."""
-    from custom_pose.apis import (PoseDrawer, ThreadedFrameReader,
-                                  TopdownBatchInferencer, VideoSink,
-                                  init_pose_model, open_video_file)
-    from custom_pose.models.utils import prepare_for_inference
-    t_wall = time.perf_counter()
-    source = open_video_file(video)
-    info = source.info
-    model = init_pose_model(config, checkpoint, device)
-    fast = prepare_for_inference(
-        model,
-        fuse_bn=variant.fuse_bn,
-        channels_last=variant.channels_last,
-        amp=variant.amp_dtype is not None,
-        amp_dtype=variant.amp_dtype,
-        compile=variant.compile)
-    fast.cfg = model.cfg
-    fast.dataset_meta = model.dataset_meta
-    inferencer = TopdownBatchInferencer(fast, batch_size=batch_size)
-    drawer = PoseDrawer(fast.dataset_meta, inferencer.num_keypoints)
-    sink = VideoSink(out_video, info.fps, info.size)
-    reader = ThreadedFrameReader(
-        source, drop_stale=False, max_queue=2 * batch_size)
-    kpts = []
-    n = 0
-    t0 = time.perf_counter()
-    batch: List[np.ndarray] = []
-    try:
-        while True:
-            packet = reader.get()
-            if packet is not None:
-                batch.append(packet.frame)
-            if batch and (len(batch) == batch_size or packet is None):
-                keypoints, scores = inferencer.infer_frames(batch)
-                for frame, k, s in zip(batch, keypoints, scores):
-                    drawer.draw(frame, k[None], s[None])
-                    sink.write(frame)
-                    kpts.append(k)
-                    n += 1
-                batch = []
-            if packet is None:
-                break
-    finally:
-        reader.stop()
-        sink.close()
     elapsed = time.perf_counter() - t0
     return n, n / elapsed, time.perf_counter() - t_wall, np.stack(kpts)
 
@@ -1409,6 +1363,10 @@ def _fitted_video_checkpoint(ctx: '_Context', name: str, cfg,
     return fit, fit_idx
 
 
+#: the video row of mmpose's per-frame loop without drawing and writing
+MMPOSE_NO_DRAW = 'mmpose inference_topdown only (no drawing, no writing)'
+
+
 def run_video_section(ctx: _Context) -> dict:
     from custom_pose.datasets.synthetic import make_clip
     from custom_pose.models.utils import keypoint_deviation
@@ -1447,44 +1405,40 @@ def run_video_section(ctx: _Context) -> dict:
         fit, fit_idx = _fitted_video_checkpoint(ctx, name, cfg, clip_data,
                                                 dataset.metainfo, ckpt)
     demo = _load_demo(demo_path)
-    fast_variants = []
+    # every row but mmpose's runs the demo itself, with these extra flags
+    demo_rows = {'ours_demo': []}
     if o.fast_paths:
-        amp = 'fp16' if torch.device(o.device).type == 'cuda' else 'bf16'
-        fast_variants = [Variant.parse('fp32+fuse'),
-                         Variant.parse(f'{amp}+fuse+cl')]
-    runs: Dict[str, List[Tuple[int, float, float]]] = {}
+        demo_rows['ours_demo --no-fuse-conv-bn --no-channels-last'] = [
+            '--no-fuse-conv-bn', '--no-channels-last'
+        ]
+        demo_rows['ours_demo --amp'] = ['--amp']
+    runs: Dict[str, List[Tuple[int, float, float, Optional[float]]]] = {}
     kpts: Dict[str, np.ndarray] = {}
     for rep in range(o.video_repeats):
         ctx.log(f'video {name} repeat {rep + 1}/{o.video_repeats}')
-        order = ['mmpose', 'ours_demo'] + [v.name for v in fast_variants]
+        order = ['mmpose', MMPOSE_NO_DRAW] + list(demo_rows)
         if rep % 2:
             order = order[::-1]
         for key in order:
-            out_video = str(work / f'out_{key}.mp4')
             wait_quiet(o.wait_quiet, ctx.log)
             snap = cpu_snapshot()
-            if key == 'mmpose':
-                n, fps, wall, k = _mmpose_video(config_path, str(ckpt),
-                                                str(clip), out_video,
-                                                o.device)
+            if key in ('mmpose', MMPOSE_NO_DRAW):
+                n, fps, wall, k = _mmpose_video(
+                    config_path, str(ckpt), str(clip),
+                    str(work / 'out_mmpose.mp4'), o.device,
+                    draw=key == 'mmpose')
                 kpts[key] = k
-            elif key == 'ours_demo':
-                out_root = work / 'demo_out'
+            else:
+                out_root = work / f'demo_out_{len(demo_rows[key])}'
                 n, fps, wall = _run_demo(demo, [
                     config_path, str(ckpt), '--video-path', str(clip),
                     '--out-video-root', str(out_root), '--device', o.device,
                     '--batch-size', str(o.video_batch), '--save-predictions'
-                ])
+                ] + demo_rows[key])
                 pred = json.loads((out_root / (
                     f'vis_{clip.stem}.json')).read_text())
                 kpts[key] = np.asarray(
                     [f['keypoints'] for f in pred['frames']], np.float64)
-            else:
-                variant = Variant.parse(key)
-                n, fps, wall, k = _api_video(config_path, str(ckpt),
-                                             str(clip), out_video, o.device,
-                                             o.video_batch, variant)
-                kpts[key] = k
             runs.setdefault(key, []).append(
                 (n, fps, wall, foreign_load(snap, cpu_snapshot())))
     factor = _full_frame_factor(cfg, *o.video_size)
@@ -1782,8 +1736,11 @@ def render_markdown(report: dict) -> str:
                 '`mmpose`: `inference_topdown` per frame + mmpose\'s '
                 'visualizer + `cv2.VideoWriter`; `ours_demo`: '
                 '`demo/top_down_video_demo_full_frame_without_det.py` '
-                f'(batch {v["demo_batch_size"]}); other rows: the demo\'s '
-                'loop through `custom_pose.apis` with that fast path.', '',
+                f'(batch {v["demo_batch_size"]}) with its defaults (BN '
+                'folded, channels-last, fp32) or the flags shown. Times '
+                'from the first decoded frame to the last written one; '
+                'keypoints compared on the labelled keypoints, in model-'
+                'input pixels.', '',
                 '| pipeline | frames | frames/s | ratio vs mmpose | wall s '
                 '(with model load) | kpt dev vs mmpose px (mean / max) |',
                 '|---|---|---|---|---|---|'
