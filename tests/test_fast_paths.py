@@ -330,7 +330,7 @@ def test_benchmark_quick_report(tmp_path):
         '--quick', '--fast-paths', '--threads', '1', '--out-dir', str(out),
         '--sections', 'train,infer,data,video,flops', '--infer-variants',
         'fp32,bf16+fuse+cl', '--train-variants', 'fp32,bf16+cl',
-        '--data-workers', '0'
+        '--data-workers', '0', '--profile'
     ])
     assert status == 0
     report = json.loads((out / 'benchmark.json').read_text())
@@ -349,6 +349,13 @@ def test_benchmark_quick_report(tmp_path):
         assert r['ratio'] == pytest.approx(
             r['ours']['images_per_s'] / r['mmpose']['images_per_s'])
     assert math.isfinite(train[1]['check']['loss_rel_diff'])
+    for side in ('ours', 'mmpose'):
+        prof = train[0]['profile'][side]
+        # the operator classes split the profiled time between them
+        assert sum(prof['classes'].values()) == pytest.approx(
+            prof['total_ms'], rel=1e-6)
+        assert prof['classes']['conv'] > 0
+        assert prof['top'][0]['self_ms'] <= prof['total_ms']
     assert -1.0 <= train[1]['check']['grad_cosine'] <= 1.0
 
     infer = sections['infer']
@@ -392,7 +399,7 @@ def test_benchmark_quick_report(tmp_path):
 
     for title in ('### 1. Training step', '### 2. Inference',
                   '### 3. Training data pipeline', '### 4. Video demo',
-                  '### 5. Parameters and FLOPs', 'Machine:'):
+                  '### 5. Parameters and FLOPs', '### Profiles', 'Machine:'):
         assert title in md
     assert '| res18_128 |' in md
 

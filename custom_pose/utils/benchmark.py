@@ -605,22 +605,60 @@ def time_interleaved(fns: Dict[str, Callable[[], Any]],
     return times
 
 
-def profile_ops(fn: Callable[[], Any], top: int = 8) -> List[dict]:
-    """The ``top`` operators by self CPU time of one call of ``fn``
-    (``torch.profiler``), with their share of the total."""
+#: operator classes of :func:`profile_ops` (first match of a name part)
+OP_CLASSES = (
+    ('conv', ('conv', )),
+    ('batch_norm', ('batch_norm', )),
+    ('relu', ('relu', 'clamp_min', 'threshold_backward')),
+    ('add', ('aten::add', )),
+    ('pool/upsample', ('pool', 'upsample')),
+    ('copy/cast', ('copy_', '_to_copy', 'empty', 'resize_')),
+    ('optimizer', ('Optimizer', 'lerp_', 'addcdiv_', 'addcmul_', 'sqrt',
+                   'mul_', 'div')),
+)
+
+
+def _op_class(name: str) -> str:
+    for cls, parts in OP_CLASSES:
+        if any(p in name for p in parts):
+            return cls
+    return 'other'
+
+
+def profile_ops(fn: Callable[[], Any], top: int = 8) -> dict:
+    """Profile one call of ``fn`` with ``torch.profiler``.
+
+    Returns:
+        dict: ``total_ms`` (self CPU time of all operators), ``top``: the
+        ``top`` operators by self CPU time (``op``, ``self_ms``, ``share``,
+        ``calls``) and ``classes``: milliseconds per operator class of
+        :data:`OP_CLASSES` (convolutions, BatchNorm, ReLU, additions,
+        pooling/upsampling, copies, the optimizer step, other).
+    """
     from torch.profiler import ProfilerActivity, profile
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         fn()
-    events = prof.key_averages()
-    total = sum(e.self_cpu_time_total for e in events) or 1.0
-    rows = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)
-    return [
-        dict(
-            op=e.key,
-            self_ms=e.self_cpu_time_total / 1e3,
-            share=e.self_cpu_time_total / total,
-            calls=e.count) for e in rows[:top]
+    events = [
+        e for e in prof.key_averages()
+        # the autograd engine's wrappers only add their children's time
+        if not e.key.startswith('autograd::engine')
     ]
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    classes: Dict[str, float] = {}
+    for e in events:
+        cls = _op_class(e.key)
+        classes[cls] = classes.get(cls, 0.0) + e.self_cpu_time_total / 1e3
+    rows = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)
+    return dict(
+        total_ms=total / 1e3,
+        classes=dict(sorted(classes.items(), key=lambda kv: -kv[1])),
+        top=[
+            dict(
+                op=e.key,
+                self_ms=e.self_cpu_time_total / 1e3,
+                share=e.self_cpu_time_total / total,
+                calls=e.count) for e in rows[:top]
+        ])
 
 
 def summarize(times: Sequence[float]) -> Dict[str, float]:
@@ -937,7 +975,8 @@ def run_train_section(ctx: _Context) -> List[dict]:
             wait_quiet(o.wait_quiet, ctx.log)
             times = time_interleaved(fns, o.iters, o.warmup, o.device)
             busy = LAST_TIMING.get('foreign_load')
-            prof = profile_ops(fns['ours']) if o.profile else None
+            prof = ({side: profile_ops(fns[side])
+                     for side in ('ours', 'mmpose')} if o.profile else None)
             del fns
             row = dict(
                 model=name, variant=variant.name, batch=o.train_batch,
@@ -957,7 +996,7 @@ def run_train_section(ctx: _Context) -> List[dict]:
             row['speedup_vs_ours_fp32'] = _ratio(ours_ips,
                                                  ref_imgs.get('ours'))
             if prof is not None:
-                row['profile_ours'] = prof
+                row['profile'] = prof
             if not variant.is_plain:
                 model = build_model(
                     model_cfg_for(spec, 'ours', cfg), o.device, o.seed)
@@ -1119,7 +1158,10 @@ def run_infer_section(ctx: _Context) -> List[dict]:
                     row['speedup_vs_ours_fp32'] = _ratio(
                         ours_ips, refs.get('ours_ips'))
                     if o.profile and batch_size == max(o.infer_batches):
-                        row['profile_ours'] = profile_ops(fns['ours'])
+                        row['profile'] = {
+                            side: profile_ops(fns[side])
+                            for side in ('ours', 'mmpose')
+                        }
                     if (variant.name, flip) in checks:
                         row['check'] = dict(
                             kpt_dev_input_px=checks[(variant.name, flip)],
@@ -1778,17 +1820,28 @@ def render_markdown(report: dict) -> str:
             'figures (in brackets) and the parameters.')
         lines += [''] + notes
     profiles = [(sec, r) for sec in ('train', 'infer')
-                for r in sections.get(sec) or [] if r.get('profile_ours')]
+                for r in sections.get(sec) or [] if r.get('profile')]
     if profiles:
-        lines += ['', '### Profiles of ours (top operators, self CPU time)',
-                  '']
+        lines += [
+            '', '### Profiles (one call, self CPU time per operator class)',
+            '', '| row | side | total ms | ' + ' | '.join(
+                c for c, _ in OP_CLASSES) + ' | other | top operators |',
+            '|---|---|---|' + '---|' * (len(OP_CLASSES) + 2)
+        ]
         for sec, r in profiles:
             what = (f'{sec} {r["model"]} {r["variant"]} batch {r["batch"]}'
                     + (f' flip {"yes" if r.get("flip_test") else "no"}'
                        if sec == 'infer' else ''))
-            ops = ', '.join(f'{p["op"]} {100 * p["share"]:.0f}%'
-                            for p in r['profile_ours'][:6])
-            lines.append(f'- {what}: {ops}')
+            for side, prof in r['profile'].items():
+                total = prof['total_ms']
+                shares = ' | '.join(
+                    f'{100 * prof["classes"].get(c, 0.0) / total:.0f}%'
+                    for c, _ in OP_CLASSES + (('other', ()), ))
+                ops = ', '.join(
+                    f'{p["op"].replace("aten::", "")} '
+                    f'{100 * p["share"]:.0f}%' for p in prof['top'][:4])
+                lines.append(f'| {what} | {side} | {total:.0f} | {shares} | '
+                             f'{ops} |')
     summary = report.get('summary')
     if summary:
         lines += ['', '### Summary', '']
