@@ -365,9 +365,12 @@ def test_video_demo_end_to_end(assets, animal_model, tmp_path):
     scores = np.array([fr['keypoint_scores'] for fr in preds['frames']])
     assert kpts.shape == (12, 20, 2) and scores.shape == (12, 20)
     assert [fr['frame_id'] for fr in preds['frames']] == list(range(12))
-    # the same numbers as in-process inference on the decoded frames
-    ref_k, ref_s = TopdownBatchInferencer(animal_model).infer_frames(
-        frames_in)
+    # the same numbers as in-process inference on the decoded frames, with
+    # the demo's default numeric path (BN folded, channels-last, fp32)
+    from custom_pose.models.utils import prepare_for_inference
+    ref_model = prepare_for_inference(
+        animal_model, fuse_bn=True, channels_last=True)
+    ref_k, ref_s = TopdownBatchInferencer(ref_model).infer_frames(frames_in)
     np.testing.assert_allclose(kpts, ref_k, atol=1e-3)
     np.testing.assert_allclose(scores, ref_s, atol=1e-5)
     # with --kpt-thr 0 every keypoint inside the frame is drawn

@@ -5,7 +5,8 @@ from mmengine.structures import InstanceData, PixelData
 
 from custom_pose.models.backbones import CustomPoseHourglass
 from custom_pose.models.backbones.hourglass import (HourglassModule,
-                                                    PreActBottleneck)
+                                                    PreActBottleneck,
+                                                    add_upsampled_nearest)
 from custom_pose.models.heads import CustomPoseMultiStageHead
 from custom_pose.models.losses import CustomPoseJointsMSELoss
 from mmpose.registry import MODELS
@@ -163,3 +164,27 @@ def test_gradients_reach_every_parameter(num_stacks):
     assert unused == []
     # every stack's predictor is trained (intermediate supervision)
     assert all(p.weight.grad.abs().sum() > 0 for p in model.predictors)
+
+
+@pytest.mark.parametrize('memory_format',
+                         [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize('size', [(8, 6), (5, 7)])
+def test_add_upsampled_nearest_matches_interpolate(memory_format, size):
+    """The broadcasting 2x2 add (and its fallback for other sizes) gives
+    what ``x + F.interpolate(low, mode='nearest')`` gives, forward and
+    backward."""
+    import torch.nn.functional as F
+    torch.manual_seed(0)
+    low_hw = (4, 3) if size == (8, 6) else (3, 2)
+    x = torch.randn(2, 5, *size).contiguous(memory_format=memory_format)
+    low = torch.randn(2, 5, *low_hw).contiguous(memory_format=memory_format)
+    x1, low1 = x.clone().requires_grad_(), low.clone().requires_grad_()
+    x2, low2 = x.clone().requires_grad_(), low.clone().requires_grad_()
+    ref = x1 + F.interpolate(low1, size=size, mode='nearest')
+    out = add_upsampled_nearest(x2 * 1.0, low2)  # in place on a non-leaf
+    assert torch.equal(out, ref)
+    grad = torch.randn_like(ref)
+    ref.backward(grad)
+    out.backward(grad)
+    torch.testing.assert_close(low2.grad, low1.grad)
+    torch.testing.assert_close(x2.grad, x1.grad)

@@ -109,8 +109,33 @@ class HourglassModule(nn.Module):
         """Forward: (N, C, H, W) -> (N, C, H, W)."""
         up1 = self.up1(x)
         low = self.low3(self.low2(self.low1(self.pool(x))))
-        up1 += F.interpolate(low, size=up1.shape[-2:], mode='nearest')
-        return up1
+        return add_upsampled_nearest(up1, low)
+
+
+def add_upsampled_nearest(x: Tensor, low: Tensor) -> Tensor:
+    """``x += F.interpolate(low, size=x.shape[-2:], mode='nearest')``.
+
+    Where ``x`` is exactly twice the size of ``low`` (every hourglass level
+    of an input that is a multiple of 64), each value of ``low`` is added
+    to its 2x2 block of ``x`` through a broadcasting view, in one pass over
+    ``x`` in any memory format: no upsampled copy is made (mkldnn's nearest
+    upsampling made two, 5% of a forward). Otherwise it falls back to
+    ``F.interpolate``. The result is the same either way.
+
+    Args:
+        x (Tensor): (N, C, H, W); modified in place and returned.
+        low (Tensor): (N, C, h, w), with h <= H and w <= W.
+
+    Returns:
+        Tensor: ``x``.
+    """
+    n, c, h, w = low.shape
+    if x.shape[-2:] == (2 * h, 2 * w):
+        x.unflatten(3, (w, 2)).unflatten(2, (h, 2)).add_(
+            low[:, :, :, None, :, None])
+    else:
+        x += F.interpolate(low, size=x.shape[-2:], mode='nearest')
+    return x
 
 
 @MODELS.register_module()
