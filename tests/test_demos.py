@@ -61,6 +61,13 @@ def _env():
     return env
 
 
+def _default_sigint():
+    # a shell without job control starts background jobs with SIGINT
+    # ignored, and Python keeps an inherited SIG_IGN: undo that, so that
+    # the demos get KeyboardInterrupt however the suite was started
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _popen(script, args, cwd):
     return subprocess.Popen([sys.executable, str(script)] +
                             [str(a) for a in args],
@@ -68,7 +75,8 @@ def _popen(script, args, cwd):
                             env=_env(),
                             stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE,
-                            text=True)
+                            text=True,
+                            preexec_fn=_default_sigint)
 
 
 def _run(script, args, cwd, timeout=240):
