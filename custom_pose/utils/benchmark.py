@@ -92,25 +92,23 @@ class ModelSpec:
     note: str = ''
 
 
-_SB = 'SimpleBaseline (Xiao et al. 2018), COCO 17 keypoints'
+def _simplebaseline(depth: int, params_m: float, gflops: float) -> ModelSpec:
+    """Our ResNet-``depth`` + deconv head config against mmpose's ``ResNet``
+    + ``HeatmapHead``, with the SimpleBaseline paper's COCO figures."""
+    return ModelSpec(
+        f'res{depth}', f'animal/custom_res{depth}_animalpose_256x256.py',
+        dict(type='ResNet', depth=depth),
+        dict(type='HeatmapHead', in_channels=2048, out_channels=20),
+        dict(params_m=params_m, gflops=gflops, input='256x192',
+             source='SimpleBaseline (Xiao et al. 2018), COCO 17 keypoints'))
+
+
 MODEL_SPECS: Dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec(
-            'res50', 'animal/custom_res50_animalpose_256x256.py',
-            dict(type='ResNet', depth=50),
-            dict(type='HeatmapHead', in_channels=2048, out_channels=20),
-            dict(params_m=34.0, gflops=8.9, input='256x192', source=_SB)),
-        ModelSpec(
-            'res101', 'animal/custom_res101_animalpose_256x256.py',
-            dict(type='ResNet', depth=101),
-            dict(type='HeatmapHead', in_channels=2048, out_channels=20),
-            dict(params_m=53.0, gflops=12.4, input='256x192', source=_SB)),
-        ModelSpec(
-            'res152', 'animal/custom_res152_animalpose_256x256.py',
-            dict(type='ResNet', depth=152),
-            dict(type='HeatmapHead', in_channels=2048, out_channels=20),
-            dict(params_m=68.6, gflops=15.7, input='256x192', source=_SB)),
+        _simplebaseline(50, params_m=34.0, gflops=8.9),
+        _simplebaseline(101, params_m=53.0, gflops=12.4),
+        _simplebaseline(152, params_m=68.6, gflops=15.7),
         ModelSpec(
             'hourglass8', 'animal/custom_hourglass8_animalpose_256x256.py',
             dict(
@@ -1298,14 +1296,15 @@ def _mmpose_video(config: str,
 
     t_wall = time.perf_counter()
     model = init_model(config, checkpoint, device=device)
-    visualizer = VISUALIZERS.build(copy.deepcopy(model.cfg.visualizer))
-    visualizer.set_dataset_meta(model.dataset_meta)
+    if draw:
+        visualizer = VISUALIZERS.build(copy.deepcopy(model.cfg.visualizer))
+        visualizer.set_dataset_meta(model.dataset_meta)
     cap = cv2.VideoCapture(video)
     fps = cap.get(cv2.CAP_PROP_FPS)
     size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
             int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    writer = cv2.VideoWriter(out_video, cv2.VideoWriter_fourcc(*'mp4v'), fps,
-                             size)
+    writer = (cv2.VideoWriter(out_video, cv2.VideoWriter_fourcc(*'mp4v'),
+                              fps, size) if draw else None)
     kpts = []
     n = 0
     t0 = time.perf_counter()
@@ -1330,7 +1329,8 @@ def _mmpose_video(config: str,
             wait_time=0,
             kpt_thr=0.3)
         writer.write(mmcv.rgb2bgr(visualizer.get_image()))
-    writer.release()
+    if writer is not None:
+        writer.release()
     cap.release()
     elapsed = time.perf_counter() - t0
     return n, n / elapsed, time.perf_counter() - t_wall, np.stack(kpts)
@@ -1471,7 +1471,7 @@ def run_video_section(ctx: _Context) -> dict:
                     draw=key == 'mmpose')
                 kpts[key] = k
             else:
-                out_root = work / f'demo_out_{len(demo_rows[key])}'
+                out_root = work / f'demo_out_{list(demo_rows).index(key)}'
                 n, fps, wall = _run_demo(demo, [
                     config_path, str(ckpt), '--video-path', str(clip),
                     '--out-video-root', str(out_root), '--device', o.device,

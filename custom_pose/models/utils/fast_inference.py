@@ -180,6 +180,18 @@ def default_autocast_dtype(device_type: str) -> torch.dtype:
     return torch.bfloat16 if device_type == 'cpu' else torch.float16
 
 
+def _resolve_autocast_dtype(device_type: str, dtype: Optional[torch.dtype],
+                            caller: str) -> torch.dtype:
+    """``dtype`` or the device's default; CPU autocast takes bf16 only."""
+    if dtype is None:
+        dtype = default_autocast_dtype(device_type)
+    if device_type == 'cpu' and dtype != torch.bfloat16:
+        raise ValueError(
+            f'{caller}: CPU autocast supports bfloat16 only, got '
+            f'dtype={dtype}')
+    return dtype
+
+
 def autocast_context(device_type: Union[str, torch.device] = 'cpu',
                      enabled: bool = True,
                      dtype: Optional[torch.dtype] = None) -> ContextManager:
@@ -198,12 +210,7 @@ def autocast_context(device_type: Union[str, torch.device] = 'cpu',
     device_type = torch.device(device_type).type
     if not enabled:
         return contextlib.nullcontext()
-    if dtype is None:
-        dtype = default_autocast_dtype(device_type)
-    if device_type == 'cpu' and dtype != torch.bfloat16:
-        raise ValueError(
-            f'autocast_context: CPU autocast supports bfloat16 only, got '
-            f'dtype={dtype}')
+    dtype = _resolve_autocast_dtype(device_type, dtype, 'autocast_context')
     return torch.autocast(device_type=device_type, dtype=dtype)
 
 
@@ -267,12 +274,7 @@ def autocast_forward(model: nn.Module,
         param = next(model.parameters(), None)
         device_type = param.device.type if param is not None else 'cpu'
     device_type = torch.device(device_type).type
-    if dtype is None:
-        dtype = default_autocast_dtype(device_type)
-    if device_type == 'cpu' and dtype != torch.bfloat16:
-        raise ValueError(
-            f'autocast_forward: CPU autocast supports bfloat16 only, got '
-            f'dtype={dtype}')
+    dtype = _resolve_autocast_dtype(device_type, dtype, 'autocast_forward')
     targets = [(getattr(model, n), n == 'head') for n in submodules
                if isinstance(getattr(model, n, None), nn.Module)]
     if not targets:
