@@ -92,3 +92,16 @@ def test_registered_names_are_ours():
     # mmpose's own modules are untouched
     assert MODELS.get('ResNet').__module__.startswith('mmpose.')
     assert MODELS.get('HeatmapHead').__module__.startswith('mmpose.')
+
+
+def test_hourglassnet_config_is_the_benchmark_counterpart():
+    """The README points users of our 8-stack hourglass who need speed to
+    this config: it must be the model the benchmark measured."""
+    from custom_pose.utils.benchmark import MODEL_SPECS
+    spec = MODEL_SPECS['hourglass8']
+    cfg = Config.fromfile(
+        str(CONFIG_DIR / 'animal/custom_hourglassnet2_animalpose_256x256.py'))
+    assert cfg.model.backbone.to_dict() == spec.mmpose_backbone
+    head = cfg.model.head.to_dict()
+    head.pop('loss'), head.pop('decoder')
+    assert head == spec.mmpose_head
