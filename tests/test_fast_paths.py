@@ -357,6 +357,8 @@ def test_benchmark_quick_report(tmp_path):
         assert prof['classes']['conv'] > 0
         assert prof['top'][0]['self_ms'] <= prof['total_ms']
     assert -1.0 <= train[1]['check']['grad_cosine'] <= 1.0
+    assert train[1]['check']['within_goal'] == (
+        train[1]['check']['grad_cosine'] >= bm.MIN_TRAIN_GRAD_COSINE)
 
     infer = sections['infer']
     assert {(r['batch'], r['flip_test'], r['variant'])
@@ -421,3 +423,35 @@ def test_foreign_load_counts_other_processes():
     assert bm.foreign_load(start, end) > 0.5
     # a reversed pair of snapshots gives no figure
     assert bm.foreign_load(end, start) is None
+
+
+def test_summary_counts_only_fast_paths_whose_check_passes():
+    """A training fast path whose gradients drift from fp32 (cosine below
+    the goal) is not a "checked" speed-up, however fast it is."""
+
+    def row(model, variant, ratio_fp32, cos=None):
+        r = dict(model=model, variant=variant, batch=8, ratio=1.0,
+                 ratio_vs_mmpose_fp32=ratio_fp32)
+        if cos is not None:
+            r['check'] = dict(grad_cosine=cos, loss_rel_diff=0.0)
+        return r
+
+    rows = [
+        row('a', 'fp32', 1.0),
+        row('a', 'fp32+cl', 1.2, cos=0.9999),
+        row('a', 'bf16+cl', 2.5, cos=0.9995),
+        row('b', 'fp32', 0.5),
+        row('b', 'fp32+cl', 0.7, cos=0.997),
+        row('b', 'bf16+cl', 1.9, cos=0.86),
+    ]
+    summary = bm._summary(dict(train=rows))
+    key = 'train: best checked fast path of ours vs mmpose fp32, min .. max '\
+        'over rows'
+    assert summary[key] == '0.70 .. 2.50'
+    md = bm.render_markdown(dict(
+        machine=bm.machine_info('cpu'), created='now', command='-',
+        settings=dict(threads=1, device='cpu', iters=1, warmup=0),
+        summary=summary,
+        sections=dict(train=[dict(r, input=[256, 256], ours=dict(
+            images_per_s=1.0), mmpose=dict(images_per_s=1.0)) for r in rows])))
+    assert md.count('(fails)') == 1
