@@ -158,15 +158,19 @@ def main(argv: Optional[List[str]] = None) -> dict:
     w, h = bm.input_size_of(cfg)
     data = ctx.batch('hourglass8', args.batch, train=True)
 
-    rows = {n: dict(design=n) for n in names}
-    for name, model in build_designs(cfg, names, args.seed).items():
+    models = build_designs(cfg, names, args.seed)
+    rows = {}
+    for name, model in models.items():
         params, gflops = bm.count_params_flops(model, (h, w))
-        rows[name].update(params_m=params, gflops=gflops)
+        rows[name] = dict(design=name, params_m=params, gflops=gflops,
+                          paths={})
     for variant in variants:
         ctx.log(f'{variant.name}: {", ".join(names)}, batch {args.batch}, '
                 f'{w}x{h}')
         fns = {}
-        for name, model in build_designs(cfg, names, args.seed).items():
+        for name, model in models.items():
+            # prepare_model returns a copy: every path starts from the same
+            # weights
             model = bm.prepare_model(model, variant, train=True)
             fns[name] = bm._train_step_fn(
                 model, bm._optim_wrapper(model, variant, 'cpu', cfg), data)
@@ -174,13 +178,13 @@ def main(argv: Optional[List[str]] = None) -> dict:
         del fns
         for name in names:
             s = bm.summarize(times[name])
-            rows[name].setdefault('paths', {})[variant.name] = dict(
+            rows[name]['paths'][variant.name] = dict(
                 step_s=s, images_per_s=args.batch / s['median'])
 
-    for row in rows.values():
-        for path, r in row['paths'].items():
-            ref = rows.get('mmpose')
-            if ref is not None:
+    ref = rows.get('mmpose')
+    if ref is not None:
+        for row in rows.values():
+            for path, r in row['paths'].items():
                 ratio = r['images_per_s'] / ref['paths'][path][
                     'images_per_s']
                 r['ratio'] = ratio

@@ -144,9 +144,8 @@ def add_upsampled_nearest(x: Tensor, low: Tensor) -> Tensor:
     to its 2x2 block of ``x`` through a broadcasting view, in one pass over
     ``x`` in any memory format: no upsampled copy is made (the two copies
     of the NCHW nearest upsampling took 5-20% of an fp32 forward, more at
-    larger batches). The
-    backward is the nearest-upsampling one. Otherwise it falls back to
-    ``F.interpolate``. The result is the same either way.
+    larger batches). The backward is the nearest-upsampling one. Otherwise
+    it falls back to ``F.interpolate``. The result is the same either way.
 
     Args:
         x (Tensor): (N, C, H, W); modified in place and returned.
