@@ -163,8 +163,11 @@ def load_report(path: str) -> dict:
     sections (the summary rules of this version).
 
     Raises:
+        FileNotFoundError: If ``path`` is not a file.
         ValueError: If the file is not a benchmark report.
     """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: no such file')
     try:
         report = json.loads(Path(path).read_text())
     except json.JSONDecodeError as exc:

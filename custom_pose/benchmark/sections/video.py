@@ -10,13 +10,14 @@ mmpose's loop runs without drawing and is the baseline of the ratios.
 """
 import contextlib
 import copy
+import functools
 import io
 import json
 import re
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -33,11 +34,14 @@ MMPOSE = 'mmpose'
 #: the video row of mmpose's per-frame loop without drawing and writing
 MMPOSE_NO_DRAW = 'mmpose inference_topdown only (no drawing, no writing)'
 
+#: a pipeline's run on the clip: frames, frames/s of its frame loop, wall
+#: seconds with model loading, keypoints (frames, K, 2) in image pixels
+VideoRun = Tuple[int, float, float, np.ndarray]
+
 
 def run_video_demo(demo_script: Path, config: str, checkpoint: str,
                    video: Path, out_root: Path, device: str, batch_size: int,
-                   flags: Sequence[str] = ()
-                   ) -> Tuple[int, float, float, np.ndarray]:
+                   flags: Sequence[str] = ()) -> VideoRun:
     """Run the full-frame video demo on ``video``, saving its predictions
     under ``out_root``.
 
@@ -87,10 +91,26 @@ def run_video_demo(demo_script: Path, config: str, checkpoint: str,
     return int(m.group(1)), float(m.group(3)), wall, kpts
 
 
+def _draw(visualizer, image: np.ndarray, data_sample) -> np.ndarray:
+    """The predicted pose of ``data_sample`` drawn on ``image`` (RGB) by
+    mmpose's visualizer, as mmpose's demos draw it."""
+    visualizer.add_datasample(
+        'result',
+        image,
+        data_sample=data_sample,
+        draw_gt=False,
+        draw_heatmap=False,
+        draw_bbox=False,
+        show=False,
+        wait_time=0,
+        kpt_thr=0.3)
+    return visualizer.get_image()
+
+
 def mmpose_drawing_error(cfg, metainfo: dict) -> Optional[str]:
     """Why mmpose's visualizer cannot draw a pose with this stack (mmpose
     1.3.2's fails with numpy 2), or ``None`` when it can: one tiny draw,
-    the way :func:`_mmpose_video` draws each frame.
+    the way :func:`_mmpose_video` draws each frame (:func:`_draw`).
 
     Args:
         cfg (Config): A model config (its ``visualizer``).
@@ -110,17 +130,7 @@ def mmpose_drawing_error(cfg, metainfo: dict) -> Optional[str]:
                 [np.linspace(4, 28, k), np.linspace(28, 6, k)],
                 axis=-1)[None].astype(np.float32),
             keypoint_scores=np.ones((1, k), np.float32))
-        visualizer.add_datasample(
-            'probe',
-            np.zeros((32, 32, 3), np.uint8),
-            data_sample=sample,
-            draw_gt=False,
-            draw_heatmap=False,
-            draw_bbox=False,
-            show=False,
-            wait_time=0,
-            kpt_thr=0.3)
-        visualizer.get_image()
+        _draw(visualizer, np.zeros((32, 32, 3), np.uint8), sample)
     except Exception as exc:  # whatever the stack raises means: no drawing
         return f'{type(exc).__name__}: {exc}'
     return None
@@ -131,7 +141,7 @@ def _mmpose_video(config: str,
                   video: str,
                   out_video: str,
                   device: str,
-                  draw: bool = True) -> Tuple[int, float, float, np.ndarray]:
+                  draw: bool = True) -> VideoRun:
     """mmpose's per-frame path: ``inference_topdown`` on the whole frame,
     mmpose's visualizer and ``cv2.VideoWriter`` (only decoding and
     ``inference_topdown`` with ``draw=False``). (frames, frames/s of the
@@ -167,17 +177,9 @@ def _mmpose_video(config: str,
         n += 1
         if not draw:
             continue
-        visualizer.add_datasample(
-            'result',
-            mmcv.bgr2rgb(frame),
-            data_sample=data_sample,
-            draw_gt=False,
-            draw_heatmap=False,
-            draw_bbox=False,
-            show=False,
-            wait_time=0,
-            kpt_thr=0.3)
-        writer.write(mmcv.rgb2bgr(visualizer.get_image()))
+        writer.write(
+            mmcv.rgb2bgr(_draw(visualizer, mmcv.bgr2rgb(frame),
+                               data_sample)))
     if writer is not None:
         writer.release()
     cap.release()
@@ -299,39 +301,39 @@ def run_video_section(ctx: BenchmarkContext) -> dict:
         fit, fit_idx = _fitted_video_checkpoint(ctx, name, cfg, clip_data,
                                                 dataset.metainfo, ckpt)
     draw_error = mmpose_drawing_error(cfg, dataset.metainfo)
-    if draw_error is None:
-        mmpose_rows, baseline = [MMPOSE, MMPOSE_NO_DRAW], MMPOSE
-    else:
+    if draw_error is not None:
         ctx.log(f'mmpose\'s visualizer cannot draw here ({draw_error}): '
                 'its per-frame loop runs without drawing')
-        mmpose_rows, baseline = [MMPOSE_NO_DRAW], MMPOSE_NO_DRAW
-    # every row but mmpose's runs the demo itself, with these extra flags
-    demo_rows: Dict[str, List[str]] = {'ours_demo': []}
+    # row -> a run of its pipeline on the clip: (frames, frames/s, wall s,
+    # keypoints); a new row is one more entry
+    pipelines: Dict[str, Callable[[], VideoRun]] = {}
+    for key in ([MMPOSE] if draw_error is None else []) + [MMPOSE_NO_DRAW]:
+        pipelines[key] = functools.partial(
+            _mmpose_video, config_path, str(ckpt), str(clip),
+            str(work / 'out_mmpose.mp4'), o.device, draw=key == MMPOSE)
+    # the demo with its defaults, and with the flags shown
+    demo_flags: Dict[str, List[str]] = {'ours_demo': []}
     if o.fast_paths:
-        demo_rows['ours_demo --no-fuse-conv-bn --no-channels-last'] = [
+        demo_flags['ours_demo --no-fuse-conv-bn --no-channels-last'] = [
             '--no-fuse-conv-bn', '--no-channels-last'
         ]
-        demo_rows['ours_demo --amp'] = ['--amp']
+        demo_flags['ours_demo --amp'] = ['--amp']
+    for i, (key, flags) in enumerate(demo_flags.items()):
+        pipelines[key] = functools.partial(
+            run_video_demo, demo_script, config_path, str(ckpt), clip,
+            work / f'demo_out_{i}', o.device, o.video_batch, flags)
+    baseline = next(iter(pipelines))
     runs: Dict[str, List[Tuple[int, float, float, Optional[float]]]] = {}
     kpts: Dict[str, np.ndarray] = {}
     for rep in range(o.video_repeats):
         ctx.log(f'video {name} repeat {rep + 1}/{o.video_repeats}')
-        order = mmpose_rows + list(demo_rows)
+        order = list(pipelines)
         if rep % 2:
             order = order[::-1]
         for key in order:
             wait_quiet(o.wait_quiet, ctx.log)
             snap = cpu_snapshot()
-            if key in mmpose_rows:
-                n, fps, wall, kpts[key] = _mmpose_video(
-                    config_path, str(ckpt), str(clip),
-                    str(work / 'out_mmpose.mp4'), o.device,
-                    draw=key == MMPOSE)
-            else:
-                n, fps, wall, kpts[key] = run_video_demo(
-                    demo_script, config_path, str(ckpt), clip,
-                    work / f'demo_out_{list(demo_rows).index(key)}',
-                    o.device, o.video_batch, demo_rows[key])
+            n, fps, wall, kpts[key] = pipelines[key]()
             runs.setdefault(key, []).append(
                 (n, fps, wall, foreign_load(snap, cpu_snapshot())))
     factor = _full_frame_factor(cfg, *o.video_size)
