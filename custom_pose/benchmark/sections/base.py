@@ -15,7 +15,9 @@ name with :func:`register_section`, together with how its rows are shown::
 
 ``--sections my-section`` then runs it; its rows go into the JSON report
 under its name and its table into the Markdown, numbered in registration
-order.
+order. ``ctx.opts.models_for('my-section')`` reads the section's default
+models from :data:`~..specs.DEFAULT_MODELS` (``--models`` overrides them);
+``default=False`` keeps a slow section out of a run that names none.
 """
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
