@@ -97,7 +97,7 @@ def test_registered_names_are_ours():
 def test_hourglassnet_config_is_the_benchmark_counterpart():
     """The README points users of our 8-stack hourglass who need speed to
     this config: it must be the model the benchmark measured."""
-    from custom_pose.utils.benchmark import MODEL_SPECS
+    from custom_pose.benchmark import MODEL_SPECS
     spec = MODEL_SPECS['hourglass8']
     cfg = Config.fromfile(
         str(CONFIG_DIR / 'animal/custom_hourglassnet2_animalpose_256x256.py'))

@@ -28,7 +28,7 @@ from custom_pose.models.utils import (autocast_context, autocast_forward,
                                       compile_model, fuse_conv_bn,
                                       keypoint_deviation,
                                       prepare_for_inference, to_channels_last)
-from custom_pose.utils import benchmark as bm
+from custom_pose import benchmark as bm
 from mmpose.registry import MODELS
 
 QUICKSTART = REPO_ROOT / 'configs' / 'animal' / \
@@ -63,7 +63,7 @@ def _keypoints(model, data, flip):
     model.test_cfg = dict(model.test_cfg, flip_test=flip)
     with torch.no_grad():
         out = model.test_step(data)
-    return bm._keypoints_of(out)
+    return bm.keypoints_of(out)
 
 
 @pytest.fixture(scope='module')
@@ -444,7 +444,7 @@ def test_summary_counts_only_fast_paths_whose_check_passes():
         row('b', 'fp32+cl', 0.7, cos=0.997),
         row('b', 'bf16+cl', 1.9, cos=0.86),
     ]
-    summary = bm._summary(dict(train=rows))
+    summary = bm.summarize_sections(dict(train=rows))
     key = 'train: best checked fast path of ours vs mmpose fp32, min .. max '\
         'over rows'
     assert summary[key] == '0.70 .. 2.50'

@@ -20,7 +20,11 @@ With ``--fast-paths`` ours also runs on the faster numeric paths (BN folding,
 channels-last, bf16 autocast on CPU / fp16 on CUDA); each such row reports
 its check against fp32 (keypoints within 1 px mean in model-input pixels).
 Writes ``benchmark.json`` and ``benchmark.md`` into ``--out-dir`` and prints
-the Markdown tables.
+the Markdown tables. ``--update-docs`` (or ``--update-readme``) also puts the
+tables into ``docs/benchmark.md`` (between ``<!-- benchmark:start -->`` and
+``<!-- benchmark:end -->``) and a short summary into ``README.md`` (between
+``<!-- benchmark-summary:start -->`` and ``<!-- benchmark-summary:end -->``);
+with ``--from-json`` it does so from a saved report, without measuring.
 
 Examples::
 
@@ -30,13 +34,18 @@ Examples::
     python tools/analysis_tools/benchmark.py --device cuda --fast-paths \\
         --cudnn-benchmark
     python tools/analysis_tools/benchmark.py --quick   # seconds: a smoke run
+    python tools/analysis_tools/benchmark.py --update-docs \\
+        --from-json work_dirs/benchmark/benchmark.json
 """
 import argparse
 import os.path as osp
 import shlex
 import sys
 import warnings
+from pathlib import Path
 from typing import List, Optional, Tuple
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _csv(value: str) -> Tuple[str, ...]:
@@ -71,9 +80,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description='Benchmark custom_pose models against mmpose built-ins '
         '(training, inference, data pipeline, video demo, FLOPs).')
     parser.add_argument(
-        '--sections', type=_csv,
-        default=('train', 'infer', 'data', 'video', 'flops'),
-        help='comma-separated subset of train,infer,data,video,flops')
+        '--sections', type=_csv, default=None,
+        help='comma-separated sections to run, by name (default: '
+        'train,infer,data,video,flops)')
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument(
         '--iters', type=int, default=None,
@@ -93,6 +102,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--compile', action='store_true',
         help='also run a torch.compile path (slow to compile on CPU)')
     parser.add_argument('--out-dir', default='work_dirs/benchmark')
+    parser.add_argument(
+        '--config-dir', default=str(REPO_ROOT / 'configs'),
+        help='the configs folder (default: this checkout\'s)')
+    parser.add_argument(
+        '--data-root', default=None,
+        help='where the synthetic dataset is generated (once) and read '
+        '(default: OUT_DIR/synthetic_data)')
+    parser.add_argument(
+        '--demo-script',
+        default=str(REPO_ROOT / 'demo' /
+                    'top_down_video_demo_full_frame_without_det.py'),
+        help='the full-frame video demo of the video section (default: this '
+        'checkout\'s)')
     parser.add_argument(
         '--quick', action='store_true',
         help='tiny settings (1 iteration, small batches, the quickstart '
@@ -154,10 +176,21 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='also record the top operators (torch.profiler) of one call of '
         'ours per train row and per largest-batch infer row')
     parser.add_argument(
-        '--update-readme', metavar='README', default=None,
-        help='also put the Markdown tables between the lines '
-        '"<!-- benchmark:start -->" and "<!-- benchmark:end -->" of this '
-        'file')
+        '--update-docs', '--update-readme', dest='update_docs', nargs='?',
+        const=str(REPO_ROOT / 'README.md'), default=None, metavar='README',
+        help='also put the Markdown tables between the lines "<!-- '
+        'benchmark:start -->" and "<!-- benchmark:end -->" of --docs-file '
+        'and a short summary between "<!-- benchmark-summary:start -->" and '
+        '"<!-- benchmark-summary:end -->" of README (default: this '
+        'checkout\'s README.md)')
+    parser.add_argument(
+        '--docs-file', default=None,
+        help='the page of the tables (default: docs/benchmark.md beside '
+        'README)')
+    parser.add_argument(
+        '--from-json', default=None, metavar='JSON',
+        help='measure nothing: render the Markdown (and with --update-docs '
+        'the docs) from this saved benchmark.json')
     args = parser.parse_args(argv)
     for name in ('iters', 'train_batch', 'data_batch', 'data_batches',
                  'data_images', 'video_frames', 'video_repeats', 'threads'):
@@ -179,27 +212,31 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         if bad:
             parser.error(f'--checkpoints: expected NAME=PATH, got {bad[0]!r}')
         args.checkpoints = {name: path for name, _, path in pairs}
+    if args.update_docs and args.docs_file is None:
+        args.docs_file = str(
+            Path(args.update_docs).parent / 'docs' / 'benchmark.md')
     return args
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
-    warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
-    from custom_pose.utils.benchmark import (Options, run_benchmark,
-                                            update_readme)
+def _options(args: argparse.Namespace):
+    """The benchmark's ``Options`` from the command line."""
+    from custom_pose.benchmark import Options
     tunable = ('iters', 'warmup', 'models', 'train_variants',
                'infer_variants', 'train_batch', 'infer_batches',
                'data_workers', 'data_batch', 'data_batches', 'data_images',
                'video_frames', 'video_size', 'video_repeats', 'min_time')
     given = {k: getattr(args, k) for k in tunable
              if getattr(args, k) is not None}
-    opts = Options(
-        sections=tuple(args.sections),
+    return Options(
+        sections=args.sections,
         device=args.device,
         threads=args.threads,
         fast_paths=args.fast_paths,
         compile=args.compile,
         out_dir=args.out_dir,
+        config_dir=args.config_dir,
+        data_root=args.data_root or osp.join(args.out_dir, 'synthetic_data'),
+        demo_script=args.demo_script,
         quick=args.quick,
         cudnn_benchmark=args.cudnn_benchmark,
         seed=args.seed,
@@ -209,26 +246,37 @@ def main(argv: Optional[List[str]] = None) -> int:
         checkpoints=args.checkpoints,
         explicit=tuple(given),
         **given)
-    command = ' '.join(
-        ['python', 'tools/analysis_tools/benchmark.py'] +
-        [shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)])
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    prog = osp.basename(__file__)
+    warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
+    from custom_pose.benchmark import (check_docs, load_report,
+                                       render_markdown, run_benchmark,
+                                       write_docs)
+    from custom_pose.utils.cli import fail
     try:
-        run_benchmark(opts, command=command)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f'{osp.basename(__file__)}: error: {exc}', file=sys.stderr)
-        return 1
-    with open(osp.join(args.out_dir, 'benchmark.md')) as f:
-        markdown = f.read()
-    print(markdown)
-    if args.update_readme:
-        try:
-            update_readme(args.update_readme, markdown)
-        except (ValueError, OSError) as exc:
-            print(f'{osp.basename(__file__)}: error: {exc}', file=sys.stderr)
-            return 1
-        print(f'updated: {args.update_readme}')
-    print(f'written: {osp.join(args.out_dir, "benchmark.json")} and '
-          f'{osp.join(args.out_dir, "benchmark.md")}')
+        if args.update_docs:  # before a run of up to an hour, not after it
+            check_docs(args.docs_file, args.update_docs)
+        if args.from_json:
+            report = load_report(args.from_json)
+        else:
+            command = ' '.join(
+                ['python', 'tools/analysis_tools/benchmark.py'] + [
+                    shlex.quote(a)
+                    for a in (sys.argv[1:] if argv is None else argv)
+                ])
+            report = run_benchmark(_options(args), command=command)
+        print(render_markdown(report))
+        if args.update_docs:
+            write_docs(report, args.docs_file, args.update_docs)
+            print(f'updated: {args.docs_file} and {args.update_docs}')
+    except (ValueError, OSError) as exc:
+        fail(prog, str(exc))
+    if not args.from_json:
+        print(f'written: {osp.join(args.out_dir, "benchmark.json")} and '
+              f'{osp.join(args.out_dir, "benchmark.md")}')
     return 0
 
 

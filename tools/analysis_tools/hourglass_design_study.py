@@ -98,7 +98,7 @@ def use_basic_blocks(module: nn.Module) -> int:
 def build_designs(cfg, names: List[str], seed: int) -> Dict[str, nn.Module]:
     """Estimators of the designs ``names`` (and ``'mmpose'``) from our
     hourglass config ``cfg`` (same data preprocessor, codec and loss)."""
-    from custom_pose.utils import benchmark as bm
+    from custom_pose import benchmark as bm
     spec = bm.MODEL_SPECS['hourglass8']
     models = {}
     for name in names:
@@ -132,28 +132,40 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--out-dir', default='work_dirs/hourglass_study')
+    parser.add_argument(
+        '--config-dir', default=str(REPO_ROOT / 'configs'),
+        help='the configs folder (default: this checkout\'s)')
     parser.add_argument('--seed', type=int, default=0)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.designs = [n.strip() for n in args.designs.split(',') if n.strip()]
+    unknown = [n for n in args.designs if n not in DESIGNS and n != 'mmpose']
+    if unknown or not args.designs:
+        parser.error(f'--designs: unknown {unknown or args.designs}; choose '
+                     f'from {[*DESIGNS, "mmpose"]}')
+    return args
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
     args = parse_args(argv)
-    from custom_pose.utils import benchmark as bm
-    names = [n.strip() for n in args.designs.split(',') if n.strip()]
-    unknown = [n for n in names if n not in DESIGNS and n != 'mmpose']
-    if unknown or not names:
-        raise SystemExit(f'--designs: unknown {unknown or names}; choose '
-                         f'from {[*DESIGNS, "mmpose"]}')
+    from custom_pose import benchmark as bm
+    from custom_pose.utils.cli import fail
+    prog = Path(__file__).name
+    names = args.designs
     try:
         variants = [bm.Variant.parse(p) for p in args.paths.split(',')]
     except ValueError as err:
-        raise SystemExit(f'--paths: {err}') from None
+        fail(prog, f'--paths: {err}')
     if any(v.fuse_bn for v in variants):
-        raise SystemExit('--paths: BN folding (fuse) is for inference only')
+        fail(prog, '--paths: BN folding (fuse) is for inference only')
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 
-    ctx = bm._Context(bm.Options(out_dir=args.out_dir, seed=args.seed))
+    try:
+        ctx = bm.BenchmarkContext(
+            bm.Options(out_dir=args.out_dir, seed=args.seed,
+                       config_dir=args.config_dir))
+    except (ValueError, OSError) as err:
+        fail(prog, str(err))
     cfg = ctx.cfg('hourglass8')
     w, h = bm.input_size_of(cfg)
     data = ctx.batch('hourglass8', args.batch, train=True)
@@ -172,8 +184,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
             # prepare_model returns a copy: every path starts from the same
             # weights
             model = bm.prepare_model(model, variant, train=True)
-            fns[name] = bm._train_step_fn(
-                model, bm._optim_wrapper(model, variant, 'cpu', cfg), data)
+            fns[name] = bm.train_step_fn(
+                model, bm.optim_wrapper_for(model, variant, 'cpu', cfg), data)
         times = bm.time_interleaved(fns, args.iters, args.warmup)
         del fns
         for name in names:
