@@ -139,8 +139,9 @@ def test_registered_names_are_ours():
 
 
 def test_hourglassnet_config_is_the_benchmark_counterpart():
-    """The README and docs/benchmark.md point users of our 8-stack hourglass who need speed to
-    this config: it must be the model the benchmark measured."""
+    """The README and docs/benchmark.md point users of our 8-stack hourglass
+    who need speed to this config: it must be the model the benchmark
+    measured."""
     from custom_pose.utils.benchmark import MODEL_SPECS
     spec = MODEL_SPECS['hourglass8']
     cfg = Config.fromfile(
