@@ -12,12 +12,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-KEYPOINT_NAMES: Tuple[str, ...] = (
-    'left_eye', 'right_eye', 'nose', 'left_ear', 'right_ear',
-    'left_front_elbow', 'right_front_elbow', 'left_back_elbow',
-    'right_back_elbow', 'left_front_knee', 'right_front_knee',
-    'left_back_knee', 'right_back_knee', 'left_front_paw', 'right_front_paw',
-    'left_back_paw', 'right_back_paw', 'throat', 'withers', 'tailbase')
+from ..animalpose_format import ORIGINAL_KEYPOINT_NAMES
+
+#: The 20 keypoint names of the release, in the release's order.
+KEYPOINT_NAMES: Tuple[str, ...] = ORIGINAL_KEYPOINT_NAMES
 NUM_KEYPOINTS = len(KEYPOINT_NAMES)
 
 #: The release's skeleton, 0-based indices into :data:`KEYPOINT_NAMES`.
