@@ -257,7 +257,7 @@ def _place_rig(rng: np.random.Generator, spec: AnimalSpec, img_w: int,
 
 
 def paint_occluder(img: np.ndarray, lbl: np.ndarray, pts: np.ndarray,
-                    color: Tuple[int, int, int]) -> None:
+                   color: Tuple[int, int, int]) -> None:
     """Fill the polygon ``pts`` (N, 2) with ``color`` in the image and with
     the occluder label in the label map, so it hides what lies below."""
     fixed = _fixed(pts)
