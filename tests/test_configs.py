@@ -1,4 +1,5 @@
 """Every config in configs/ builds and trains one iteration on tiny data."""
+import ast
 import subprocess
 import sys
 import textwrap
@@ -44,6 +45,49 @@ def test_config_trains_one_iteration(name, tiny_root, tmp_path):
     after = runner.model.state_dict()
     changed = sum(not torch.equal(before[k], after[k]) for k in before)
     assert changed > len(before) // 2, 'the optimizer step changed too little'
+
+
+def _model_delete_keys(path) -> list:
+    """``(line, key)`` of every ``_delete_`` inside the file's ``model = ...``
+    (keyword ``_delete_=...`` or dict key ``'_delete_'``)."""
+    found = []
+    for node in ast.parse(path.read_text()).body:
+        if not (isinstance(node, ast.Assign) and any(
+                getattr(t, 'id', None) == 'model' for t in node.targets)):
+            continue
+        for sub in ast.walk(node.value):
+            if isinstance(sub, ast.keyword) and sub.arg == '_delete_':
+                found.append((sub.value.lineno, '_delete_'))
+            elif isinstance(sub, ast.Constant) and sub.value == '_delete_':
+                found.append((sub.lineno, '_delete_'))
+    return found
+
+
+def test_model_delete_keys_are_found(tmp_path):
+    """The check below sees both spellings of ``_delete_``."""
+    bad = tmp_path / 'bad.py'
+    bad.write_text("model = dict(backbone=dict(_delete_=True, type='X'),\n"
+                   "             head={'_delete_': True, 'type': 'Y'})\n")
+    assert _model_delete_keys(bad) == [(1, '_delete_'), (2, '_delete_')]
+
+
+@pytest.mark.parametrize('name', sorted(
+    str(p.relative_to(CONFIG_DIR)) for p in CONFIG_DIR.rglob('*.py')))
+def test_no_config_deletes_an_inherited_model(name):
+    """Each architecture has its fragment in configs/_base_/models/: no
+    config inherits another architecture's config and deletes its
+    backbone or head with ``_delete_=True``."""
+    assert _model_delete_keys(CONFIG_DIR / name) == [], name
+
+
+@pytest.mark.parametrize('name', CONFIGS)
+def test_dataloaders_read_the_top_level_data_root(name):
+    cfg = Config.fromfile(str(CONFIG_DIR / name))
+    roots = {
+        key: cfg[key].dataset.data_root
+        for key in ('train_dataloader', 'val_dataloader', 'test_dataloader')
+    }
+    assert roots == dict.fromkeys(roots, cfg.data_root), (name, roots)
 
 
 def test_config_with_custom_imports_from_unrelated_cwd(tmp_path, config_path):
@@ -95,8 +139,9 @@ def test_registered_names_are_ours():
 
 
 def test_hourglassnet_config_is_the_benchmark_counterpart():
-    """The README points users of our 8-stack hourglass who need speed to
-    this config: it must be the model the benchmark measured."""
+    """The README and docs/benchmark.md point users of our 8-stack hourglass
+    who need speed to this config: it must be the model the benchmark
+    measured."""
     from custom_pose.benchmark import MODEL_SPECS
     spec = MODEL_SPECS['hourglass8']
     cfg = Config.fromfile(

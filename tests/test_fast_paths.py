@@ -226,11 +226,20 @@ def test_heads_accept_bf16_heatmaps_under_outer_autocast(fitted):
     heads' loss/accuracy and predict work on bf16 heatmaps."""
     model, data, _, _ = fitted
     model = copy.deepcopy(model).train()
+    with torch.no_grad():
+        ref = copy.deepcopy(model)(
+            **model.data_preprocessor(data, True), mode='loss')
     with autocast_context('cpu'):
         batch = model.data_preprocessor(data, True)
         losses = model(**batch, mode='loss')
     assert torch.isfinite(losses['loss_kpt'])
-    assert 0.0 <= float(losses['acc_pose']) <= 1.0
+    # the fixture's head is fitted to these crops: in fp32 the maximum of
+    # nearly every labelled keypoint's heatmap is on the target's pixel
+    # (0.99 here); bf16 heatmaps, compared in fp32, find the same ones up to
+    # a rounding tie or two (one keypoint of the 20 is 0.05)
+    assert float(ref['acc_pose']) > 0.9
+    assert float(losses['acc_pose']) == pytest.approx(
+        float(ref['acc_pose']), abs=0.1)
     model.eval()
     with torch.no_grad(), autocast_context('cpu'):
         out = model.test_step(data)
@@ -356,9 +365,12 @@ def test_benchmark_quick_report(tmp_path):
             prof['total_ms'], rel=1e-6)
         assert prof['classes']['conv'] > 0
         assert prof['top'][0]['self_ms'] <= prof['total_ms']
-    assert -1.0 <= train[1]['check']['grad_cosine'] <= 1.0
-    assert train[1]['check']['within_goal'] == (
-        train[1]['check']['grad_cosine'] >= bm.MIN_TRAIN_GRAD_COSINE)
+    # bf16 rounds activations and gradients to 8 bits of mantissa (0.4 %);
+    # through ResNet-18 the gradient stays parallel to fp32's (0.9989 here;
+    # res50/101 0.9997 in the benchmark), above the 0.99 goal, while a
+    # wrong gradient (another parameter order, a missing backward) is near 0
+    assert train[1]['check']['grad_cosine'] > bm.MIN_TRAIN_GRAD_COSINE
+    assert train[1]['check']['within_goal'] is True
 
     infer = sections['infer']
     assert {(r['batch'], r['flip_test'], r['variant'])

@@ -1,18 +1,10 @@
-# Stacked Hourglass (Newell et al. 2016), 2 stacks, intermediate supervision:
-# the loss sums every stack's heatmaps against the same target; inference
-# decodes the last stack. Trained from scratch, as in the paper.
-_base_ = ['./custom_res101_animalpose_256x256.py']
+# Stacked Hourglass (Newell et al. 2016), 2 stacks, intermediate supervision,
+# trained from scratch, as in the paper.
+_base_ = [
+    '../_base_/default_runtime.py',
+    '../_base_/datasets/org_animalpose.py',
+    '../_base_/schedules/adam_210e.py',
+    '../_base_/models/hourglass.py',
+]
 
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='CustomPoseHourglass',
-        num_stacks=2,
-        num_blocks=1,
-        feat_channels=256,
-        out_channels=20),
-    head=dict(
-        _delete_=True,
-        type='CustomPoseMultiStageHead',
-        loss=dict(type='CustomPoseJointsMSELoss', use_target_weight=True),
-        decoder=_base_.codec))
+model = dict(head=dict(decoder=_base_.codec))

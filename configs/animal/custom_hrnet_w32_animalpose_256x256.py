@@ -1,48 +1,11 @@
 # mmpose's HRNet-W32 backbone and heatmap head on our original-format
-# Animal-Pose dataset.
-#
-# mmpose initialises HRNet from ImageNet weights
-# (https://download.openmmlab.com/mmpose/pretrain_models/hrnet_w32-36af842e.pth);
-# offline they cannot be fetched, so this config trains from scratch. With a
-# local copy: --cfg-options model.backbone.init_cfg="dict(type='Pretrained',checkpoint='/path/hrnet_w32-36af842e.pth')"
-_base_ = ['./custom_res101_animalpose_256x256.py']
+# Animal-Pose dataset, trained from scratch (see the fragment for the
+# ImageNet initialisation).
+_base_ = [
+    '../_base_/default_runtime.py',
+    '../_base_/datasets/org_animalpose.py',
+    '../_base_/schedules/adam_210e.py',
+    '../_base_/models/hrnet_w32.py',
+]
 
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='HRNet',
-        in_channels=3,
-        extra=dict(
-            stage1=dict(
-                num_modules=1,
-                num_branches=1,
-                block='BOTTLENECK',
-                num_blocks=(4, ),
-                num_channels=(64, )),
-            stage2=dict(
-                num_modules=1,
-                num_branches=2,
-                block='BASIC',
-                num_blocks=(4, 4),
-                num_channels=(32, 64)),
-            stage3=dict(
-                num_modules=4,
-                num_branches=3,
-                block='BASIC',
-                num_blocks=(4, 4, 4),
-                num_channels=(32, 64, 128)),
-            stage4=dict(
-                num_modules=3,
-                num_branches=4,
-                block='BASIC',
-                num_blocks=(4, 4, 4, 4),
-                num_channels=(32, 64, 128, 256))),
-        init_cfg=None),
-    head=dict(
-        _delete_=True,
-        type='HeatmapHead',
-        in_channels=32,
-        out_channels=20,
-        deconv_out_channels=None,
-        loss=dict(type='KeypointMSELoss', use_target_weight=True),
-        decoder=_base_.codec))
+model = dict(head=dict(decoder=_base_.codec))

@@ -10,27 +10,12 @@ _base_ = [
     '../_base_/default_runtime.py',
     '../_base_/datasets/org_animalpose.py',
     '../_base_/schedules/adam_210e.py',
+    '../_base_/models/simplebaseline_resnet.py',
 ]
 
-# keep the checkpoint with the best COCO AP
-default_hooks = dict(checkpoint=dict(save_best='coco/AP', rule='greater'))
-
 model = dict(
-    type='TopdownPoseEstimator',
-    data_preprocessor=dict(
-        type='PoseDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True),
     backbone=dict(
-        type='CustomPoseResNet',
         depth=101,
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet101'),
-    ),
-    head=dict(
-        type='CustomPoseDeconvHead',
-        in_channels=2048,
-        out_channels=20,
-        loss=dict(type='CustomPoseJointsMSELoss', use_target_weight=True),
-        decoder=_base_.codec),
-    test_cfg=dict(flip_test=True, flip_mode='heatmap', shift_heatmap=True))
+        init_cfg=dict(type='Pretrained',
+                      checkpoint='torchvision://resnet101')),
+    head=dict(decoder=_base_.codec))

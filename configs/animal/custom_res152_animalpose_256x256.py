@@ -1,7 +1,14 @@
 # SimpleBaseline with CustomPoseResNet-152.
-_base_ = ['./custom_res101_animalpose_256x256.py']
+_base_ = [
+    '../_base_/default_runtime.py',
+    '../_base_/datasets/org_animalpose.py',
+    '../_base_/schedules/adam_210e.py',
+    '../_base_/models/simplebaseline_resnet.py',
+]
 
 model = dict(
     backbone=dict(
         depth=152,
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet152')))
+        init_cfg=dict(type='Pretrained',
+                      checkpoint='torchvision://resnet152')),
+    head=dict(decoder=_base_.codec))

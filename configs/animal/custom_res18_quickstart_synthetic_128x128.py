@@ -1,7 +1,12 @@
 # Quickstart: SimpleBaseline with CustomPoseResNet-18, trained from scratch on
 # the synthetic Animal-Pose data (`make data`), small enough to learn on a
 # 2-core CPU in minutes. `make demo` runs data -> train -> test -> video demo.
-_base_ = ['./custom_res101_animalpose_256x256.py']
+_base_ = [
+    '../_base_/default_runtime.py',
+    '../_base_/datasets/org_animalpose.py',
+    '../_base_/schedules/adam_210e.py',
+    '../_base_/models/simplebaseline_resnet.py',
+]
 
 data_root = 'data/animalpose_synthetic/'
 

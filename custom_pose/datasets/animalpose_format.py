@@ -58,6 +58,7 @@ __all__ = [
     'ORIGINAL_TO_MMPOSE_INDEX', 'MMPOSE_TO_ORIGINAL_INDEX',
     'MMPOSE_SKELETON', 'ORIGINAL_SKELETON', 'CATEGORY_NAMES',
     'COCO_DETECTOR_CATEGORY_IDS', 'NUM_KEYPOINTS', 'SPLITS',
+    'DEFAULT_SPLIT_RATIO',
     'keypoint_order_to_mmpose', 'load_original', 'parse_original',
     'split_image_ids', 'read_split_file', 'coco_annotation',
     'coco_categories', 'to_coco',
@@ -154,6 +155,10 @@ COCO_DETECTOR_CATEGORY_IDS: Mapping[str, int] = MappingProxyType(
     dict(cat=17, dog=18, horse=19, sheep=20, cow=21))
 
 SPLITS: Tuple[str, ...] = ('train', 'val', 'all')
+
+#: Fraction of the images in the seeded ``'train'`` split, the default of
+#: :func:`split_image_ids`, the dataset, the configs and the tools.
+DEFAULT_SPLIT_RATIO: float = 0.9
 
 _KNOWN_NAMES: Mapping[str, str] = MappingProxyType({
     **{n: n
@@ -487,7 +492,7 @@ def load_original(path: str) -> AnimalPoseAnnotations:
 # --------------------------------------------------------------------------
 def split_image_ids(image_ids: Sequence[int],
                     split: str = 'all',
-                    ratio: float = 0.8,
+                    ratio: float = DEFAULT_SPLIT_RATIO,
                     seed: int = 0) -> List[int]:
     """Deterministic seeded split of images.
 

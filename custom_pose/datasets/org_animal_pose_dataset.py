@@ -15,8 +15,9 @@ from mmpose.datasets.datasets.base import BaseCocoStyleDataset
 from mmpose.registry import DATASETS
 from mmpose.structures.bbox import bbox_xywh2xyxy
 from .animalpose_format import (COCO_DETECTOR_CATEGORY_IDS,
-                                MMPOSE_KEYPOINT_NAMES, SPLITS,
-                                AnimalPoseAnnotations, AnimalPoseFormatError,
+                                DEFAULT_SPLIT_RATIO, MMPOSE_KEYPOINT_NAMES,
+                                SPLITS, AnimalPoseAnnotations,
+                                AnimalPoseFormatError,
                                 AnimalPoseInstance, coco_annotation,
                                 coco_categories, dump_json, load_original,
                                 read_image_size, read_split_file,
@@ -121,7 +122,8 @@ class OrgAnimalPoseDataset(BaseCocoStyleDataset):
             filter, so a filtered split is a subset of the unfiltered one.
             Defaults to ``'all'``.
         split_ratio (float): Fraction of images in ``'train'``. Defaults to
-            0.8.
+            :data:`~custom_pose.datasets.animalpose_format.DEFAULT_SPLIT_RATIO`
+            (0.9).
         split_seed (int): Seed of the split. Defaults to 0.
         split_file (str, optional): File of image ids to use (JSON list or
             one id per line), relative to ``data_root``. Excludes
@@ -158,7 +160,7 @@ class OrgAnimalPoseDataset(BaseCocoStyleDataset):
                  data_prefix: Optional[dict] = None,
                  categories: Optional[Sequence[str]] = None,
                  split: str = 'all',
-                 split_ratio: float = 0.8,
+                 split_ratio: float = DEFAULT_SPLIT_RATIO,
                  split_seed: int = 0,
                  split_file: Optional[str] = None,
                  image_ids: Optional[Sequence[int]] = None,

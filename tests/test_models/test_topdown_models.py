@@ -5,10 +5,13 @@ import copy
 import pytest
 import torch
 import torchvision
+from mmengine.structures import InstanceData, PixelData
 
 from custom_pose.models.backbones import CustomPoseHourglass, CustomPoseResNet
 from custom_pose.models.heads import (CustomPoseDeconvHead,
                                       CustomPoseMultiStageHead)
+from mmpose.evaluation.functional import pose_pck_accuracy
+from mmpose.structures import PoseDataSample
 
 K = 17
 
@@ -117,6 +120,22 @@ def test_small_predict_codecs(build_estimator, make_batch, kind, test_cfg):
         assert (kpts <= center + 0.6 * scale).all()
 
 
+def _heatmap_pck(model, data) -> float:
+    """mmpose's PCK accuracy of the model's (last) heatmaps on the batch,
+    computed outside the head's loss."""
+    with torch.no_grad():
+        heatmaps = model.head.forward(model.extract_feat(data['inputs']))
+    if isinstance(heatmaps, tuple):
+        heatmaps = heatmaps[-1]
+    samples = data['data_samples']
+    gt = torch.stack([s.gt_fields.heatmaps for s in samples])
+    weights = torch.cat(
+        [s.gt_instance_labels.keypoint_weights for s in samples])
+    _, acc, _ = pose_pck_accuracy(heatmaps.numpy(), gt.numpy(),
+                                  weights.numpy() > 0)
+    return acc
+
+
 def _train_step(model, data):
     model.train()
     params = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -124,13 +143,58 @@ def _train_step(model, data):
     losses = model(**data, mode='loss')
     assert set(losses) == {'loss_kpt', 'acc_pose'}
     assert losses['loss_kpt'].dim() == 0 and losses['loss_kpt'] > 0
-    assert 0.0 <= float(losses['acc_pose']) <= 1.0
+    assert losses['acc_pose'].dim() == 0
+    assert float(losses['acc_pose']) == pytest.approx(
+        _heatmap_pck(model, data))
     optim.zero_grad()
     losses['loss_kpt'].backward()
     optim.step()
     changed = [n for n, p in model.named_parameters()
                if not torch.equal(p, params[n])]
     return losses, changed
+
+
+def _peaks(peaks, hw=(16, 16)) -> torch.Tensor:
+    """(N, K, H, W) heatmaps, 1 at each keypoint's (x, y) and 0 elsewhere."""
+    heatmaps = torch.zeros(len(peaks), len(peaks[0]), *hw)
+    for n, row in enumerate(peaks):
+        for k, (x, y) in enumerate(row):
+            heatmaps[n, k, y, x] = 1.0
+    return heatmaps
+
+
+@pytest.mark.parametrize('kind', ['deconv', 'multi_stage'])
+def test_acc_pose_on_constructed_heatmaps(kind):
+    """acc_pose is the fraction of visible keypoints whose heatmap maximum
+    is on the target's pixel, averaged over keypoints: here keypoints 0 and
+    1 are found in both samples, 2 is 5 pixels off in both and 3 is not
+    labelled (weight 0), so 2 of the 3 counted keypoints: 2/3."""
+    gt_peaks = [[(3, 4), (10, 2), (7, 7), (1, 1)],
+                [(12, 12), (0, 5), (8, 3), (15, 15)]]
+    pred_peaks = [[(3, 4), (10, 2), (12, 7), (9, 9)],
+                  [(12, 12), (0, 5), (13, 3), (2, 2)]]
+    gt, pred = _peaks(gt_peaks), _peaks(pred_peaks)
+    samples = []
+    for n in range(2):
+        sample = PoseDataSample(metainfo=dict(flip_indices=[0, 1, 2, 3]))
+        sample.gt_fields = PixelData(heatmaps=gt[n])
+        sample.gt_instance_labels = InstanceData(
+            keypoint_weights=torch.tensor([[1.0, 1.0, 1.0, 0.0]]))
+        samples.append(sample)
+    if kind == 'deconv':
+        # no deconvs and an identity 1x1 conv: the heatmaps are the input
+        head = CustomPoseDeconvHead(
+            in_channels=4, out_channels=4, num_deconv_layers=0)
+        with torch.no_grad():
+            head.final_layer.weight.copy_(torch.eye(4).view(4, 4, 1, 1))
+            head.final_layer.bias.zero_()
+        feats = (pred, )
+    else:
+        # the first stage is perfect: only the last one counts
+        head = CustomPoseMultiStageHead(num_stages=2, out_channels=4)
+        feats = (gt, pred)
+    losses = head.loss(feats, samples)
+    assert float(losses['acc_pose']) == pytest.approx(2 / 3)
 
 
 def test_deconv_model_loss_step(build_estimator, make_batch):

@@ -45,7 +45,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         choices=['train', 'val', 'all'],
         default='all',
         help='seeded image split to write (default: all)')
-    parser.add_argument('--split-ratio', type=float, default=0.8)
+    parser.add_argument(
+        '--split-ratio',
+        type=float,
+        help='fraction of the images in train (default: the dataset\'s, '
+        'custom_pose.datasets.animalpose_format.DEFAULT_SPLIT_RATIO)')
     parser.add_argument('--split-seed', type=int, default=0)
     parser.add_argument(
         '--split-file',
@@ -70,8 +74,8 @@ def _image_dir(args: argparse.Namespace, images: dict) -> Optional[str]:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     from custom_pose.datasets.animalpose_format import (
-        AnimalPoseFormatError, dump_json, load_original, read_image_size,
-        read_split_file, split_image_ids, to_coco)
+        DEFAULT_SPLIT_RATIO, AnimalPoseFormatError, dump_json, load_original,
+        read_image_size, read_split_file, split_image_ids, to_coco)
     from custom_pose.utils.cli import fail
 
     try:
@@ -89,8 +93,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                     f'{args.split_file}: image id(s) {unknown[:5]} '
                     f'({len(unknown)} in all) are not in {args.input}')
         else:
-            img_ids = split_image_ids(annots.images, args.split,
-                                      args.split_ratio, args.split_seed)
+            ratio = DEFAULT_SPLIT_RATIO if args.split_ratio is None \
+                else args.split_ratio
+            img_ids = split_image_ids(annots.images, args.split, ratio,
+                                      args.split_seed)
         img_dir = _image_dir(args, annots.images)
         sizes = {}
         if img_dir is not None:

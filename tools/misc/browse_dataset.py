@@ -51,7 +51,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--categories', nargs='+', help='browse only these categories')
     parser.add_argument(
         '--split', choices=['train', 'val', 'all'], default='all')
-    parser.add_argument('--split-ratio', type=float, default=0.8)
+    parser.add_argument(
+        '--split-ratio',
+        type=float,
+        help='fraction of the images in train (default: the dataset\'s)')
     parser.add_argument('--split-seed', type=int, default=0)
     parser.add_argument(
         '--output-dir', required=True, help='where to write the images')
@@ -107,8 +110,9 @@ def _dataset_cfg(args: argparse.Namespace) -> dict:
             data_prefix=dict(img=img_prefix),
             categories=args.categories,
             split=args.split,
-            split_ratio=args.split_ratio,
             split_seed=args.split_seed)
+        if args.split_ratio is not None:  # else the dataset's default
+            ds_cfg['split_ratio'] = args.split_ratio
     ds_cfg.update(pipeline=[], data_mode='bottomup', test_mode=True)
     return ds_cfg
 

@@ -1,7 +1,10 @@
 # Animal-Pose (Cao et al., ICCV 2019) read in its original release format by
 # custom_pose's `org_animal_pose_dataset`: <data_root>/keypoints.json and the
 # images under <data_root>/images/.  The release has no official split; train
-# and val are a deterministic seeded split of the images.
+# and val are a deterministic seeded split of the images, with the dataset's
+# default split_ratio (DEFAULT_SPLIT_RATIO in
+# custom_pose/datasets/animalpose_format.py, the tools' default too) and
+# split_seed 0; set them in train_dataloader.dataset / val_dataloader.dataset.
 #
 # No real data at hand? `make data` (or tools/make_synthetic_animalpose.py)
 # writes a synthetic dataset in the same format.
@@ -13,7 +16,6 @@ codec = dict(
 dataset_type = 'org_animal_pose_dataset'
 data_mode = 'topdown'
 data_root = 'data/animalpose/'
-split_cfg = dict(split_ratio=0.9, split_seed=0)
 
 # pipelines: the augmentation mmpose uses for Animal-Pose
 train_pipeline = [
@@ -46,7 +48,6 @@ train_dataloader = dict(
         ann_file='keypoints.json',
         data_prefix=dict(img='images/'),
         split='train',
-        **split_cfg,
         pipeline=train_pipeline,
     ))
 val_dataloader = dict(
@@ -62,7 +63,6 @@ val_dataloader = dict(
         ann_file='keypoints.json',
         data_prefix=dict(img='images/'),
         split='val',
-        **split_cfg,
         test_mode=True,
         pipeline=val_pipeline,
     ))

@@ -1,0 +1,132 @@
+"""The dataset: :func:`generate_synthetic_animalpose`.
+
+Image ``i`` is rendered by :func:`~.render.render_scene` from
+``default_rng([seed, 0, i])`` and the clip by :func:`~.clip.make_clip` from
+``default_rng([seed, 1])``; no global RNG and no clock is used, so the same
+call always writes byte-identical files (see :mod:`.formats`).
+"""
+import os
+import os.path as osp
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .animal import CATEGORY_IDS, check_categories
+from .clip import make_clip
+from .formats import write_animalpose_keypoints, write_jpeg
+from .render import (check_max_animals, check_prob, check_size,
+                     render_scene)
+
+
+def generate_synthetic_animalpose(out_dir: str,
+                                  num_images: int = 200,
+                                  seed: int = 0,
+                                  image_size: Tuple[int, int] = (256, 256),
+                                  max_animals: int = 1,
+                                  categories: Optional[Sequence[str]] = None,
+                                  occlusion_prob: float = 0.3,
+                                  truncation_prob: float = 0.15,
+                                  with_clip: bool = True,
+                                  clip_frames: int = 64,
+                                  clip_fps: int = 25,
+                                  clip_size: Optional[Tuple[int,
+                                                            int]] = None,
+                                  jpeg_quality: int = 95,
+                                  progress: bool = False) -> dict:
+    """Generate a synthetic Animal-Pose dataset in the original format.
+
+    Image ``i`` (id ``i + 1``, file ``images/synth_{id:06d}.jpg``) depends
+    only on ``(seed, i)`` and the arguments, so the same call always gives
+    byte-identical files. Existing files of the same names are overwritten;
+    other files in ``out_dir`` are left alone.
+
+    Args:
+        out_dir (str): Output directory (created if missing).
+        num_images (int): Number of images. Defaults to 200.
+        seed (int): Random seed. Defaults to 0.
+        image_size (tuple[int, int]): Image (width, height).
+        max_animals (int): Animals per image are uniform in
+            ``[1, max_animals]`` (<= 14). Defaults to 1.
+        categories (Sequence[str], optional): Subset of ``dog``, ``cat``,
+            ``sheep``, ``cow``, ``horse``. Defaults to all.
+        occlusion_prob (float): Per-animal occluder probability.
+        truncation_prob (float): Per-animal truncation probability.
+        with_clip (bool): Also write ``clip.mp4`` and
+            ``clip_keypoints.json`` (see :func:`make_clip`).
+        clip_frames (int): Clip length in frames.
+        clip_fps (int): Clip frame rate.
+        clip_size (tuple[int, int], optional): Clip (width, height).
+            Defaults to ``image_size``.
+        jpeg_quality (int): JPEG quality in [1, 100]. Defaults to 95.
+        progress (bool): Show a progress bar (mmengine's
+            :class:`ProgressBar`).
+
+    Returns:
+        dict: Summary with ``out_dir``, ``keypoints_file``, ``image_dir``,
+        ``num_images``, ``num_annotations``, ``num_visible_keypoints``,
+        ``annotations_per_category``, ``clip`` (``make_clip`` summary or
+        None), ``seconds`` and ``images_per_second``.
+    """
+    num_images = int(num_images)
+    if num_images < 1:
+        raise ValueError(f'num_images: must be >= 1, got {num_images}')
+    w, h = check_size(image_size, 'image_size')
+    max_animals = check_max_animals(max_animals)
+    names = check_categories(categories)
+    occlusion_prob = check_prob(occlusion_prob, 'occlusion_prob')
+    truncation_prob = check_prob(truncation_prob, 'truncation_prob')
+    jpeg_quality = int(jpeg_quality)
+    if not 1 <= jpeg_quality <= 100:
+        raise ValueError(f'jpeg_quality: must be in [1, 100], got '
+                         f'{jpeg_quality}')
+    seed = int(seed)
+
+    img_dir = osp.join(out_dir, 'images')
+    os.makedirs(img_dir, exist_ok=True)
+    bar = None
+    if progress:
+        from mmengine.utils import ProgressBar
+        bar = ProgressBar(num_images)
+    start = time.perf_counter()
+    images: Dict[str, str] = {}
+    annotations: List[dict] = []
+    per_cat = {name: 0 for name in CATEGORY_IDS}
+    for i in range(num_images):
+        image_id = i + 1
+        rng = np.random.default_rng([seed, 0, i])
+        res = render_scene(rng, (w, h), max_animals, names, occlusion_prob,
+                           truncation_prob)
+        file_name = f'synth_{image_id:06d}.jpg'
+        write_jpeg(osp.join(img_dir, file_name), res.image, jpeg_quality)
+        images[str(image_id)] = file_name
+        for ann in res.annotations:
+            annotations.append(dict(image_id=image_id, **ann))
+            for name, cid in CATEGORY_IDS.items():
+                if cid == ann['category_id']:
+                    per_cat[name] += 1
+        if bar is not None:
+            bar.update()
+    seconds = time.perf_counter() - start
+    kpt_file = write_animalpose_keypoints(out_dir, images, annotations)
+    clip = None
+    if with_clip:
+        clip = make_clip(
+            out_dir,
+            seed=seed,
+            num_frames=clip_frames,
+            fps=clip_fps,
+            image_size=clip_size if clip_size is not None else (w, h),
+            category=names[seed % len(names)])
+    return dict(
+        out_dir=out_dir,
+        keypoints_file=kpt_file,
+        image_dir=img_dir,
+        num_images=num_images,
+        num_annotations=len(annotations),
+        num_visible_keypoints=int(
+            sum(a['num_keypoints'] for a in annotations)),
+        annotations_per_category=per_cat,
+        clip=clip,
+        seconds=seconds,
+        images_per_second=num_images / max(seconds, 1e-9))
