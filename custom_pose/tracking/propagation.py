@@ -117,7 +117,10 @@ class BoxPropagator:
     (:func:`bbox_from_keypoints`, source ``'propagated'``). A pose below it
     is lost: with a detector, the detector runs on the next frame and its
     boxes that overlap no propagated box (IoU < ``nms_iou``) are added;
-    without one, when no pose is left the start box is used again.
+    without one, when no pose is left the start box is used again. Of two
+    propagated boxes that overlap by ``nms_iou`` or more (two poses on one
+    animal), the one of the pose with the higher mean score is kept
+    (mmpose's ``nms``).
 
     Args:
         start (str): ``'full_frame'``, ``'roi'`` or ``'detector'``.
@@ -136,8 +139,10 @@ class BoxPropagator:
         redetect_interval (int): With a detector, also run it every this
             many frames to pick up animals that entered (0: only when a pose
             is lost).
-        nms_iou (float): A detection overlapping a propagated box by this
-            IoU or more is the same animal and is dropped.
+        nms_iou (float): Boxes overlapping by more than this IoU are the
+            same animal: a detection overlapping a propagated box is
+            dropped, and of two propagated boxes the less sure one.
+            Defaults to 0.5.
     """
 
     def __init__(self,
@@ -234,11 +239,15 @@ class BoxPropagator:
                 if box is None:
                     lost = True
                 else:
-                    propagated.append(box)
+                    propagated.append([*box, float(np.mean(scores))])
         else:
             lost = True  # first frame, no propagation, or a new frame size
         self.frame_index += 1
-        boxes = np.asarray(propagated, np.float32).reshape(-1, 4)
+        if len(propagated) > 1:  # two poses on one animal: keep the surer
+            from mmpose.evaluation.functional import nms
+            keep = sorted(nms(np.array(propagated), self.nms_iou))
+            propagated = [propagated[i] for i in keep]
+        boxes = np.asarray(propagated, np.float32).reshape(-1, 5)[:, :4]
         sources = ['propagated'] * len(boxes)
         if self.start == 'detector':
             due = self.redetect_interval > 0 and \
@@ -246,7 +255,7 @@ class BoxPropagator:
             if lost or due or not len(boxes):
                 det, det_sources = self.start_boxes(frame)
                 if len(boxes) and len(det):
-                    det = det[box_iou(det, boxes).max(axis=1) < self.nms_iou]
+                    det = det[box_iou(det, boxes).max(axis=1) <= self.nms_iou]
                     det_sources = det_sources[:len(det)]
                 boxes = np.concatenate([boxes, det])
                 sources += det_sources

@@ -20,7 +20,7 @@ Methods (``--smooth``):
   (``scipy.ndimage.gaussian_filter1d``); for files, ``ceil(truncate *
   sigma)`` frames of delay.
 
-Gating: a keypoint whose score is below ``kpt_thr`` neither enters the
+Gating: a keypoint whose score is not above ``kpt_thr`` neither enters the
 filters nor is changed (its raw position is kept); the windowed methods
 interpolate across it linearly from the labelled frames around it.
 Every method keeps the raw keypoints next to the smoothed ones
@@ -139,7 +139,7 @@ def smooth_keypoints(keypoints: np.ndarray,
         keypoints (np.ndarray): (T, K, 2) keypoints of T consecutive frames.
         scores (np.ndarray): (T, K) scores.
         method (str): ``'savgol'`` or ``'gaussian'``.
-        kpt_thr (float): Keypoints scored below it are gated (kept raw,
+        kpt_thr (float): Keypoints scored at or below it are gated (kept raw,
             interpolated over for their neighbours).
         window_length (int): Savitzky-Golay window, frames (odd; shortened
             to the trajectory's length). Defaults to 11.
@@ -159,7 +159,7 @@ def smooth_keypoints(keypoints: np.ndarray,
                          f'{method!r}')
     raw = np.asarray(keypoints, np.float64)
     n = len(raw)
-    valid = np.asarray(scores).reshape(raw.shape[:2]) >= kpt_thr
+    valid = np.asarray(scores).reshape(raw.shape[:2]) > kpt_thr
     if method == 'savgol':
         if window_length % 2 == 0 or polyorder >= window_length:
             raise ValueError('savgol needs an odd window_length > polyorder, '
@@ -170,7 +170,7 @@ def smooth_keypoints(keypoints: np.ndarray,
     filled = raw.copy()
     frames = np.arange(n)
     usable = valid.sum(axis=0) >= 2
-    for k in np.flatnonzero(usable):
+    for k in np.flatnonzero(usable & ~valid.all(axis=0)):  # gaps to fill
         good = valid[:, k]
         for d in range(2):
             filled[:, k, d] = np.interp(frames, frames[good], raw[good, k, d])
@@ -225,7 +225,7 @@ class OneEuroSmoother(KeypointSmoother):
 
     Args:
         fps (float): Frame rate, for frames pushed without a timestamp.
-        kpt_thr (float): Gate: keypoints scored below it are not filtered.
+        kpt_thr (float): Gate: keypoints scored at or below it are not filtered.
         min_cutoff, beta, d_cutoff: See :class:`OneEuroFilter`.
         forget_after (float): Seconds after which a track's unseen filter is
             dropped. Defaults to 10.
@@ -263,7 +263,7 @@ class OneEuroSmoother(KeypointSmoother):
                 filt = OneEuroFilter(**self.params)
             inst.keypoints = filt(
                 inst.keypoints_raw, t,
-                inst.keypoint_scores >= self.kpt_thr).astype(np.float32)
+                inst.keypoint_scores > self.kpt_thr).astype(np.float32)
             self._filters[key] = (filt, t)
         self._filters = {
             k: v

@@ -108,6 +108,20 @@ def test_propagation_falls_back_to_the_detector():
         BoxPropagator('detector')
 
 
+def test_two_poses_on_one_animal_give_one_box():
+    prop = BoxPropagator('full_frame')
+    prop.boxes(FRAME)
+    pose = np.array([[100, 100], [180, 160]], np.float32)
+    prop.update(FRAME, np.stack([pose, pose + 2, pose + 300]),
+                np.array([[0.6, 0.6], [0.9, 0.9], [0.8, 0.8]]))
+    boxes, sources = prop.boxes(FRAME)
+    assert sources == ['propagated', 'propagated']
+    # the surer of the two overlapping poses, and the separate animal
+    np.testing.assert_allclose(
+        boxes, [bbox_from_keypoints(pose + 2, [1, 1], (640, 480)),
+                bbox_from_keypoints(pose + 300, [1, 1], (640, 480))])
+
+
 def _small_animal_model(truth_per_frame, noise_per_input_px=1.5,
                         input_px=128, seed=0):
     """Stands in for a top-down model in the propagation tests: it finds an
