@@ -144,8 +144,10 @@ def add_upsampled_nearest(x: Tensor, low: Tensor) -> Tensor:
     to its 2x2 block of ``x`` through a broadcasting view, in one pass over
     ``x`` in any memory format: no upsampled copy is made (the two copies
     of the NCHW nearest upsampling took 5-20% of an fp32 forward, more at
-    larger batches). The backward is the nearest-upsampling one. Otherwise
-    it falls back to ``F.interpolate``. The result is the same either way.
+    larger batches). The backward is the nearest-upsampling one. Otherwise,
+    and while tracing or exporting to ONNX (the exporters cannot record an
+    in-place ``autograd.Function``), it falls back to ``F.interpolate``.
+    The result is the same either way.
 
     Args:
         x (Tensor): (N, C, H, W); modified in place and returned.
@@ -155,7 +157,9 @@ def add_upsampled_nearest(x: Tensor, low: Tensor) -> Tensor:
         Tensor: ``x``.
     """
     h, w = low.shape[-2:]
-    if x.shape[-2:] == (2 * h, 2 * w) and x.dtype == low.dtype:
+    exporting = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+    if x.shape[-2:] == (2 * h, 2 * w) and x.dtype == low.dtype and \
+            not exporting:
         return _AddUpsampled2x.apply(x, low)
     x += F.interpolate(low, size=x.shape[-2:], mode='nearest')
     return x

@@ -1,0 +1,34 @@
+"""Video that follows the animal: boxes from the previous frame's poses,
+track ids, and temporal smoothing of the keypoints.
+
+- :mod:`.propagation`: :class:`BoxPropagator` (start box: whole frame, ROI
+  or detector; then each pose's keypoint box, enlarged; fallback when a
+  pose is lost).
+- :mod:`.tracker`: :class:`PoseTracker` (Hungarian matching on OKS, IoU as
+  fallback, max age, constant velocity).
+- :mod:`.smoothing`: ``--smooth none|oneeuro|savgol|gaussian``
+  (:func:`build_smoother`), gated by keypoint score.
+- :mod:`.video_tracker`: :class:`VideoPoseTracker`, the three per frame.
+- :mod:`.cost`: synthetic walking poses and the per-frame cost of each step.
+
+Each result is a :class:`PoseInstance` with ``track_id``, ``bbox_source``,
+``keypoints`` (smoothed) and ``keypoints_raw``.
+"""
+from .cost import make_walking_poses, measure_tracking_cost
+from .instances import BBOX_SOURCES, PoseInstance
+from .propagation import (START_SOURCES, BoxPropagator, bbox_from_keypoints,
+                          box_iou, clip_bbox, parse_roi)
+from .smoothing import (SMOOTH_METHODS, KeypointSmoother, OneEuroFilter,
+                        OneEuroSmoother, WindowSmoother, build_smoother,
+                        smooth_keypoints)
+from .tracker import DEFAULT_SIGMA, PoseTracker, Track, keypoint_oks
+from .video_tracker import VideoPoseTracker
+
+__all__ = [
+    'BBOX_SOURCES', 'PoseInstance', 'START_SOURCES', 'BoxPropagator',
+    'bbox_from_keypoints', 'box_iou', 'clip_bbox', 'parse_roi',
+    'SMOOTH_METHODS', 'KeypointSmoother', 'OneEuroFilter', 'OneEuroSmoother',
+    'WindowSmoother', 'build_smoother', 'smooth_keypoints', 'DEFAULT_SIGMA',
+    'PoseTracker', 'Track', 'keypoint_oks', 'VideoPoseTracker',
+    'make_walking_poses', 'measure_tracking_cost'
+]

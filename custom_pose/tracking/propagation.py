@@ -1,0 +1,278 @@
+# Copyright (c) custom_pose contributors. All rights reserved.
+"""Boxes for frame t from the poses of frame t-1 (Xiao et al. 2018, sec. 3).
+
+A top-down model sees only its box. With the whole frame as the box, an
+animal that covers a fifth of the frame width is a few pixels of the model
+input and its keypoints are lost. :class:`BoxPropagator` starts from the
+whole frame, a region of interest or a detector; from then on each
+animal's box is the box of its previous pose's labelled keypoints, enlarged;
+when a pose's mean score drops below a threshold (the animal was lost), the
+start box or the detector takes over again.
+"""
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+__all__ = [
+    'START_SOURCES', 'parse_roi', 'clip_bbox', 'bbox_from_keypoints',
+    'box_iou', 'BoxPropagator'
+]
+
+#: Where the first box comes from (and the fallback when a pose is lost).
+START_SOURCES = ('full_frame', 'roi', 'detector')
+
+#: ``detector(frame) -> (M, 4) xyxy boxes`` of the animals to follow (the
+#: caller filters classes and scores).
+Detector = Callable[[np.ndarray], np.ndarray]
+
+
+def parse_roi(text: str) -> np.ndarray:
+    """Parse ``--roi x1,y1,x2,y2`` (image pixels).
+
+    Raises:
+        ValueError: Not four numbers, or ``x2 <= x1`` / ``y2 <= y1``.
+    """
+    parts = [p.strip() for p in str(text).split(',')]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != 4:
+        raise ValueError(f'--roi {text!r}: expected four numbers x1,y1,x2,y2 '
+                         '(image pixels), e.g. --roi 100,50,400,300')
+    x1, y1, x2, y2 = values
+    if x2 <= x1 or y2 <= y1 or x1 < 0 or y1 < 0:
+        raise ValueError(f'--roi {text!r}: need 0 <= x1 < x2 and 0 <= y1 < '
+                         'y2 (top-left corner, then bottom-right corner)')
+    return np.array(values, np.float32)
+
+
+def clip_bbox(bbox: np.ndarray, frame_size: Tuple[int, int]) -> np.ndarray:
+    """Clip ``xyxy`` boxes (..., 4) to a ``(w, h)`` frame."""
+    w, h = frame_size
+    bbox = np.asarray(bbox, np.float32).copy()
+    bbox[..., 0::2] = bbox[..., 0::2].clip(0, w)
+    bbox[..., 1::2] = bbox[..., 1::2].clip(0, h)
+    return bbox
+
+
+def box_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
+    """IoU of every pair of ``xyxy`` boxes: (N, 4), (M, 4) -> (N, M)
+    (torchvision's ``box_iou``)."""
+    import torch
+    from torchvision.ops import box_iou as _box_iou
+    a = torch.as_tensor(np.asarray(boxes1, np.float32).reshape(-1, 4))
+    b = torch.as_tensor(np.asarray(boxes2, np.float32).reshape(-1, 4))
+    return _box_iou(a, b).numpy()
+
+
+def bbox_from_keypoints(keypoints: np.ndarray,
+                        scores: np.ndarray,
+                        frame_size: Tuple[int, int],
+                        kpt_thr: float = 0.3,
+                        enlarge: float = 1.25,
+                        min_keypoints: int = 2,
+                        min_size: float = 8.0) -> Optional[np.ndarray]:
+    """The box of a pose's labelled keypoints, enlarged and clipped.
+
+    Args:
+        keypoints (np.ndarray): (K, 2) keypoints, image pixels.
+        scores (np.ndarray): (K, ) their scores.
+        frame_size (tuple): ``(w, h)`` of the frame.
+        kpt_thr (float): A keypoint is labelled when its score is above it.
+        enlarge (float): Factor on the width and height of the keypoints'
+            box, about its centre (the body reaches past the joints).
+        min_keypoints (int): Fewer labelled keypoints give no box.
+        min_size (float): Smallest width and height before clipping
+            (a pose whose labelled keypoints lie on a line).
+
+    Returns:
+        np.ndarray | None: (4, ) ``xyxy`` float32, or ``None`` when too few
+        keypoints are labelled or the box lies outside the frame.
+    """
+    keypoints = np.asarray(keypoints, np.float32).reshape(-1, 2)
+    labelled = np.asarray(scores).reshape(-1) > kpt_thr
+    labelled &= np.isfinite(keypoints).all(axis=1)
+    if labelled.sum() < max(1, min_keypoints):
+        return None
+    pts = keypoints[labelled]
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    center = (lo + hi) / 2
+    size = np.maximum((hi - lo) * enlarge, min_size)
+    box = clip_bbox(np.concatenate([center - size / 2, center + size / 2]),
+                    frame_size)
+    if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+        return None
+    return box
+
+
+class BoxPropagator:
+    """Boxes of the animals to estimate in each frame of a video.
+
+    The first frame uses the start boxes: the whole frame
+    (``'full_frame'``), ``roi`` (``'roi'``) or the detector's boxes
+    (``'detector'``). After each frame, :meth:`update` receives the poses
+    estimated in the boxes :meth:`boxes` gave; a pose whose mean keypoint
+    score is at least ``min_mean_score`` gives the next frame's box
+    (:func:`bbox_from_keypoints`, source ``'propagated'``). A pose below it
+    is lost: with a detector, the detector runs on the next frame and its
+    boxes that overlap no propagated box (IoU < ``nms_iou``) are added;
+    without one, when no pose is left the start box is used again. Of two
+    propagated boxes that overlap by ``nms_iou`` or more (two poses on one
+    animal), the one of the pose with the higher mean score is kept
+    (mmpose's ``nms``).
+
+    Args:
+        start (str): ``'full_frame'``, ``'roi'`` or ``'detector'``.
+        roi (Sequence[float], optional): ``x1, y1, x2, y2`` for
+            ``start='roi'`` (see :func:`parse_roi`).
+        detector (callable, optional): ``frame -> (M, 4)`` boxes; needed for
+            ``start='detector'``.
+        propagate (bool): ``False`` uses the start boxes in every frame
+            (the demos' behaviour without ``--track-box``).
+        enlarge (float): See :func:`bbox_from_keypoints`. Defaults to 1.25.
+        kpt_thr (float): Score above which a keypoint counts as labelled.
+        min_mean_score (float): Mean keypoint score below which a pose is
+            lost. Defaults to 0.3.
+        min_keypoints (int): Labelled keypoints a pose needs to give a box.
+        min_size (float): See :func:`bbox_from_keypoints`.
+        redetect_interval (int): With a detector, also run it every this
+            many frames to pick up animals that entered (0: only when a pose
+            is lost).
+        nms_iou (float): Boxes overlapping by more than this IoU are the
+            same animal: a detection overlapping a propagated box is
+            dropped, and of two propagated boxes the less sure one.
+            Defaults to 0.5.
+    """
+
+    def __init__(self,
+                 start: str = 'full_frame',
+                 roi: Optional[Sequence[float]] = None,
+                 detector: Optional[Detector] = None,
+                 propagate: bool = True,
+                 enlarge: float = 1.25,
+                 kpt_thr: float = 0.3,
+                 min_mean_score: float = 0.3,
+                 min_keypoints: int = 2,
+                 min_size: float = 8.0,
+                 redetect_interval: int = 0,
+                 nms_iou: float = 0.5) -> None:
+        if start not in START_SOURCES:
+            raise ValueError(
+                f'start must be one of {START_SOURCES}, got {start!r}')
+        if start == 'roi' and roi is None:
+            raise ValueError("start='roi' needs roi=(x1, y1, x2, y2)")
+        if start == 'detector' and detector is None:
+            raise ValueError("start='detector' needs a detector")
+        if enlarge < 1:
+            raise ValueError(f'enlarge must be >= 1, got {enlarge}')
+        if redetect_interval < 0:
+            raise ValueError(
+                f'redetect_interval must be >= 0, got {redetect_interval}')
+        self.start = start
+        self.roi = None if roi is None else np.asarray(
+            roi, np.float32).reshape(4)
+        self.detector = detector
+        self.propagate = propagate
+        self.enlarge = float(enlarge)
+        self.kpt_thr = float(kpt_thr)
+        self.min_mean_score = float(min_mean_score)
+        self.min_keypoints = int(min_keypoints)
+        self.min_size = float(min_size)
+        self.redetect_interval = int(redetect_interval)
+        self.nms_iou = float(nms_iou)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the previous poses (the next frame uses the start boxes)."""
+        self._poses: List[Tuple[np.ndarray, np.ndarray]] = []
+        self._frame_size: Optional[Tuple[int, int]] = None
+        self.frame_index = 0
+
+    def start_boxes(self,
+                    frame: np.ndarray) -> Tuple[np.ndarray, List[str]]:
+        """The start boxes of ``frame`` and their source."""
+        h, w = frame.shape[:2]
+        if self.start == 'detector':
+            boxes = np.asarray(self.detector(frame), np.float32).reshape(-1, 4)
+            boxes = clip_bbox(boxes, (w, h))
+            keep = (boxes[:, 2] - boxes[:, 0] >= 1) & \
+                (boxes[:, 3] - boxes[:, 1] >= 1)
+            return boxes[keep], ['detector'] * int(keep.sum())
+        if self.start == 'roi':
+            box = clip_bbox(self.roi, (w, h))
+            if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+                raise ValueError(
+                    f'--roi {",".join(f"{v:g}" for v in self.roi)} lies '
+                    f'outside the {w}x{h} frame')
+            return box[None], ['roi']
+        return np.array([[0, 0, w, h]], np.float32), ['full_frame']
+
+    def pose_box(self, keypoints: np.ndarray, scores: np.ndarray,
+                 frame_size: Tuple[int, int]) -> Optional[np.ndarray]:
+        """The box a pose gives the next frame, ``None`` when it is lost
+        (mean score below ``min_mean_score`` or too few labelled
+        keypoints)."""
+        if float(np.mean(scores)) < self.min_mean_score:
+            return None
+        return bbox_from_keypoints(keypoints, scores, frame_size,
+                                   self.kpt_thr, self.enlarge,
+                                   self.min_keypoints, self.min_size)
+
+    def boxes(self, frame: np.ndarray) -> Tuple[np.ndarray, List[str]]:
+        """Boxes to estimate poses in, for ``frame``.
+
+        Args:
+            frame (np.ndarray): (H, W, 3) image.
+
+        Returns:
+            tuple: ``boxes`` (N, 4) float32 ``xyxy`` and their sources
+            (N strings of :data:`~custom_pose.tracking.BBOX_SOURCES`).
+        """
+        h, w = frame.shape[:2]
+        size = (w, h)
+        propagated = []
+        lost = False
+        if self.propagate and self._frame_size == size:
+            for kpts, scores in self._poses:
+                box = self.pose_box(kpts, scores, size)
+                if box is None:
+                    lost = True
+                else:
+                    propagated.append([*box, float(np.mean(scores))])
+        else:
+            lost = True  # first frame, no propagation, or a new frame size
+        self.frame_index += 1
+        if len(propagated) > 1:  # two poses on one animal: keep the surer
+            from mmpose.evaluation.functional import nms
+            keep = sorted(nms(np.array(propagated), self.nms_iou))
+            propagated = [propagated[i] for i in keep]
+        boxes = np.asarray(propagated, np.float32).reshape(-1, 5)[:, :4]
+        sources = ['propagated'] * len(boxes)
+        if self.start == 'detector':
+            due = self.redetect_interval > 0 and \
+                (self.frame_index - 1) % self.redetect_interval == 0
+            if lost or due or not len(boxes):
+                det, det_sources = self.start_boxes(frame)
+                if len(boxes) and len(det):
+                    det = det[box_iou(det, boxes).max(axis=1) <= self.nms_iou]
+                    det_sources = det_sources[:len(det)]
+                boxes = np.concatenate([boxes, det])
+                sources += det_sources
+        elif not len(boxes):
+            boxes, sources = self.start_boxes(frame)
+        return boxes, sources
+
+    def update(self, frame: np.ndarray, keypoints: np.ndarray,
+               scores: np.ndarray) -> None:
+        """Record the poses estimated in the boxes of :meth:`boxes`.
+
+        Args:
+            frame (np.ndarray): The frame (for its size).
+            keypoints (np.ndarray): (N, K, 2) keypoints, image pixels.
+            scores (np.ndarray): (N, K) scores.
+        """
+        h, w = frame.shape[:2]
+        self._frame_size = (w, h)
+        self._poses = [(np.asarray(k, np.float32), np.asarray(s, np.float32))
+                       for k, s in zip(keypoints, scores)]

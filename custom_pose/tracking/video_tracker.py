@@ -1,0 +1,138 @@
+# Copyright (c) custom_pose contributors. All rights reserved.
+"""One frame of a tracking video loop: boxes -> poses -> track ids."""
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .instances import PoseInstance
+from .propagation import START_SOURCES, BoxPropagator
+from .tracker import PoseTracker
+
+__all__ = ['VideoPoseTracker']
+
+#: ``pose_fn(frame, boxes (N, 4)) -> (keypoints (N, K, 2), scores (N, K))``,
+#: e.g. :meth:`custom_pose.apis.TopdownBatchInferencer.infer_bboxes`.
+PoseFn = Callable[[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray]]
+
+
+class VideoPoseTracker:
+    """Estimate and track the poses of each frame of a video, in order.
+
+    For each frame: :class:`BoxPropagator` gives the boxes (start box,
+    detector or the previous poses), ``pose_fn`` estimates one pose per box
+    in one batch, :class:`PoseTracker` gives them ids. Temporal smoothing is
+    separate (a :class:`~custom_pose.tracking.KeypointSmoother` fed with the
+    returned instances), so the frame's raw poses are never changed here.
+
+    Args:
+        pose_fn (callable): ``(frame, boxes) -> (keypoints, scores)``.
+        propagator (BoxPropagator, optional): ``None``: the whole frame in
+            every frame (no propagation), as the full-frame demo without
+            ``--track-box``.
+        tracker (PoseTracker, optional): ``None``: ids are left at ``-1``.
+        refine_start (int): When a pose comes from a start box (whole frame,
+            ROI, detector) and propagation is on, estimate it again this many
+            times in the same frame in the box of its own keypoints (the
+            pose is then ``'propagated'``). A small animal in a large frame
+            is found on the first frame this way instead of one frame
+            later. Defaults to 1.
+
+    Example::
+
+        inferencer = TopdownBatchInferencer(model)
+        tracker = VideoPoseTracker(
+            inferencer.infer_bboxes, BoxPropagator('full_frame'),
+            PoseTracker.from_dataset_meta(model.dataset_meta))
+        smoother = build_smoother('oneeuro', fps=30)
+        for frame in frames:
+            for frame_out, instances in smoother.push(tracker(frame), frame):
+                ...  # draw, write instance.to_dict()
+    """
+
+    def __init__(self,
+                 pose_fn: PoseFn,
+                 propagator: Optional[BoxPropagator] = None,
+                 tracker: Optional[PoseTracker] = None,
+                 refine_start: int = 1) -> None:
+        if refine_start < 0:
+            raise ValueError(f'refine_start must be >= 0, got {refine_start}')
+        self.pose_fn = pose_fn
+        self.propagator = propagator if propagator is not None else \
+            BoxPropagator('full_frame', propagate=False)
+        self.tracker = tracker
+        self.refine_start = int(refine_start)
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new video: no previous poses, no tracks, timings zero."""
+        self.propagator.reset()
+        if self.tracker is not None:
+            self.tracker.reset()
+        self.num_frames = 0
+        #: seconds spent per stage, summed over the frames
+        self.seconds: Dict[str, float] = dict(
+            propagation=0.0, pose=0.0, tracking=0.0)
+
+    def _refine(self, frame: np.ndarray, boxes: np.ndarray, sources: List[str],
+                kpts: np.ndarray, scores: np.ndarray) -> None:
+        h, w = frame.shape[:2]
+        for _ in range(self.refine_start):
+            todo, new_boxes = [], []
+            for i, source in enumerate(sources):
+                if source not in START_SOURCES:
+                    continue
+                box = self.propagator.pose_box(kpts[i], scores[i], (w, h))
+                if box is not None:
+                    todo.append(i)
+                    new_boxes.append(box)
+            if not todo:
+                return
+            k2, s2 = self.pose_fn(frame, np.stack(new_boxes))
+            for j, i in enumerate(todo):
+                boxes[i], kpts[i], scores[i] = new_boxes[j], k2[j], s2[j]
+                sources[i] = 'propagated'
+
+    def __call__(self, frame: np.ndarray) -> List[PoseInstance]:
+        """The poses of the next frame of the video.
+
+        Args:
+            frame (np.ndarray): (H, W, 3) BGR image.
+
+        Returns:
+            list[PoseInstance]: One per box, with ``bbox_source`` and
+            ``track_id``; ``keypoints`` equal ``keypoints_raw``.
+        """
+        t0 = time.perf_counter()
+        boxes, sources = self.propagator.boxes(frame)
+        t1 = time.perf_counter()
+        if len(boxes):
+            kpts, scores = self.pose_fn(frame, boxes)
+            kpts, scores = np.array(kpts), np.array(scores)
+            if self.propagator.propagate and self.refine_start:
+                self._refine(frame, boxes, sources, kpts, scores)
+        else:
+            kpts = np.zeros((0, 0, 2), np.float32)
+            scores = np.zeros((0, 0), np.float32)
+        t2 = time.perf_counter()
+        self.propagator.update(frame, kpts, scores)
+        t3 = time.perf_counter()
+        if self.tracker is not None:
+            ids = self.tracker.update(kpts, scores, boxes)
+        else:
+            ids = np.full(len(boxes), -1, np.int64)
+        t4 = time.perf_counter()
+        self.seconds['propagation'] += (t1 - t0) + (t3 - t2)
+        self.seconds['pose'] += t2 - t1
+        self.seconds['tracking'] += t4 - t3
+        self.num_frames += 1
+        return [
+            PoseInstance(bbox=boxes[i], bbox_source=sources[i],
+                         keypoints_raw=kpts[i], keypoint_scores=scores[i],
+                         track_id=int(ids[i])) for i in range(len(boxes))
+        ]
+
+    def mean_ms(self) -> Dict[str, float]:
+        """Mean milliseconds per frame of each stage so far."""
+        n = max(1, self.num_frames)
+        return {k: 1000.0 * v / n for k, v in self.seconds.items()}
