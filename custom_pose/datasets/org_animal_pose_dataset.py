@@ -15,12 +15,12 @@ from mmpose.datasets.datasets.base import BaseCocoStyleDataset
 from mmpose.registry import DATASETS
 from mmpose.structures.bbox import bbox_xywh2xyxy
 from .animalpose_format import (COCO_DETECTOR_CATEGORY_IDS,
-                                MMPOSE_KEYPOINT_NAMES, SPLITS,
+                                MMPOSE_KEYPOINT_NAMES,
                                 AnimalPoseAnnotations, AnimalPoseFormatError,
                                 AnimalPoseInstance, coco_annotation,
                                 coco_categories, dump_json, load_original,
-                                read_image_size, read_split_file,
-                                split_image_ids, to_coco)
+                                read_image_size, to_coco)
+from .splits import check_split_args, describe_split, select_image_ids
 
 __all__ = ['OrgAnimalPoseDataset', 'ANIMALPOSE_METAINFO_FILE']
 
@@ -172,20 +172,7 @@ class OrgAnimalPoseDataset(BaseCocoStyleDataset):
                  lazy_init: bool = False,
                  max_refetch: int = 1000,
                  sample_interval: int = 1) -> None:
-        if split not in SPLITS:
-            raise ValueError(f'split: expected one of {list(SPLITS)}, got '
-                             f'{split!r}')
-        if isinstance(split_ratio, bool) or not isinstance(
-                split_ratio, (int, float)) or not 0.0 < split_ratio < 1.0:
-            raise ValueError('split_ratio: expected a number in (0, 1), got '
-                             f'{split_ratio!r}')
-        if split_file is not None and image_ids is not None:
-            raise ValueError('split_file and image_ids: give at most one')
-        if (split_file is not None or image_ids is not None) and \
-                split != 'all':
-            raise ValueError(
-                f'split={split!r} cannot be combined with split_file / '
-                'image_ids (an explicit image list is the split)')
+        check_split_args(split, split_ratio, split_file, image_ids)
         if categories is not None:
             if isinstance(categories, str):
                 categories = [categories]
@@ -264,23 +251,10 @@ class OrgAnimalPoseDataset(BaseCocoStyleDataset):
                 ) -> Tuple[List[int], List[int]]:
         """Image ids (split) and category ids (filter) to use."""
         cat_ids = annots.category_ids(self.categories)
-        if self.split_file is not None or self.image_ids is not None:
-            if self.split_file is not None:
-                ids, source = read_split_file(self.split_file), self.split_file
-            else:
-                ids, source = self.image_ids, 'image_ids'
-            unknown = [i for i in ids if i not in annots.images]
-            if unknown:
-                raise AnimalPoseFormatError(
-                    f'{source}: image id(s) {unknown[:_MAX_LISTED]} '
-                    f'({len(unknown)} in all) are not in {annots.path}')
-            wanted = set(ids)
-            img_ids = [i for i in annots.images if i in wanted]
-        else:
-            chosen = set(
-                split_image_ids(annots.images, self.split, self.split_ratio,
-                                self.split_seed))
-            img_ids = [i for i in annots.images if i in chosen]
+        img_ids = select_image_ids(annots.images, self.split,
+                                   self.split_ratio, self.split_seed,
+                                   self.split_file, self.image_ids,
+                                   annots.path, AnimalPoseFormatError)
         # keep images holding at least one annotation of the categories
         keep_cats = set(cat_ids)
         used = {
@@ -457,14 +431,8 @@ class OrgAnimalPoseDataset(BaseCocoStyleDataset):
         print_log('\n'.join(lines), logger='current')
 
     def _split_desc(self) -> str:
-        if self.split_file is not None:
-            return f'file {self.split_file}'
-        if self.image_ids is not None:
-            return f'{len(self.image_ids)} image_ids'
-        if self.split == 'all':
-            return 'all'
-        return (f'{self.split} (ratio={self.split_ratio}, '
-                f'seed={self.split_seed})')
+        return describe_split(self.split, self.split_ratio, self.split_seed,
+                              self.split_file, self.image_ids)
 
     def _det_category(self, det_cat: Any, cat_ids: Sequence[int],
                       annots: AnimalPoseAnnotations) -> Optional[int]:
