@@ -86,15 +86,18 @@ else
         "xtcocotools==$XTCOCOTOOLS_VERSION"
 fi
 
-step "8/8 custom_pose (editable) with its test extras"
+step "8/8 custom_pose (editable) with its test and sleap extras"
 # Dependencies are installed above (mmpose's chumpy must stay out), so the
-# package itself goes in without resolving them again; its test extras are
-# read from setup.cfg, the one place they are written.
+# package itself goes in without resolving them again; its extras (tests, and
+# sleap-io, which the tests use to read SLEAP files) are read from setup.cfg,
+# the one place they are written.
 EXTRAS=$(py - "$ROOT/setup.cfg" <<'PY'
 import configparser, sys
 cfg = configparser.ConfigParser()
 cfg.read(sys.argv[1])
-print(" ".join(l.strip() for l in cfg["options.extras_require"]["tests"].splitlines() if l.strip()))
+extras = cfg["options.extras_require"]
+print(" ".join(l.strip() for name in ("tests", "sleap")
+               for l in extras[name].splitlines() if l.strip()))
 PY
 )
 # shellcheck disable=SC2086
@@ -105,7 +108,8 @@ step "Check"
 py - <<'PY' || die "the environment is not complete (see above)"
 import custom_pose, mmpose.models, mmdet.models, mmcv.ops, torchvision  # noqa: F401
 import mmcv, mmdet, mmengine, mmpose, numpy, torch, xtcocotools.cocoeval  # noqa: F401
-for m in (torch, torchvision, numpy, mmengine, mmcv, mmdet, mmpose, custom_pose):
+import sleap_io  # noqa: F401  (the sleap extra)
+for m in (torch, torchvision, numpy, mmengine, mmcv, mmdet, mmpose, sleap_io, custom_pose):
     print(f"  {m.__name__:12s} {m.__version__}")
 PY
 # pip check, except mmpose's declared chumpy, which is deliberately left out

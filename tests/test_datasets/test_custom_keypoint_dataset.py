@@ -157,7 +157,6 @@ def test_random_flip_maps_left_to_right(project):
 
 
 def test_sleap_symmetries_and_coco_boxes(tmp_path):
-    pytest.importorskip('sleap_io')
     src = synthetic_annotations(str(tmp_path / 'src'), num_images=4)
     write_sleap(replace(src, flip_pairs=((0, 3), )), str(tmp_path / 'a.slp'))
     ds = CustomPoseKeypointDataset(data_root=str(tmp_path),

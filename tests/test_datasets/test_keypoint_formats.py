@@ -183,7 +183,7 @@ def _order_in_image(instances):
 def test_deeplabcut_h5_table_matches_csv(mouse, tmp_path, index_columns):
     """The .h5 files hold the same DataFrame DeepLabCut writes as CSV; the
     DataFrame is read into the same table as the CSV."""
-    pd = pytest.importorskip('pandas')  # installed with the sleap extra
+    import pandas as pd  # installed with sleap-io (the sleap extra)
     project = str(tmp_path / 'proj')
     dlc_project(mouse, project, index_columns=index_columns)
     csv_file = osp.join(project, 'labeled-data', 'video0',
@@ -221,7 +221,6 @@ def test_deeplabcut_h5_table_matches_csv(mouse, tmp_path, index_columns):
 # SLEAP
 # ---------------------------------------------------------------------------
 def test_sleap_round_trip(herd, tmp_path):
-    pytest.importorskip('sleap_io')
     src = replace(
         herd,
         flip_pairs=((1, 2), ),
@@ -246,7 +245,6 @@ def test_sleap_round_trip(herd, tmp_path):
 
 
 def test_sleap_package_with_embedded_frames(mouse, tmp_path):
-    pytest.importorskip('sleap_io')
     path = str(tmp_path / 'labels.pkg.slp')
     write_sleap(mouse, path, embed=True)
     frames = str(tmp_path / 'frames')
@@ -269,21 +267,13 @@ def test_sleap_package_with_embedded_frames(mouse, tmp_path):
 
 def test_sleap_without_sleap_io_is_one_line(mouse, tmp_path, monkeypatch):
     path = str(tmp_path / 'labels.slp')
-    if 'sleap_io' in sys.modules or _importable('sleap_io'):
-        write_sleap(mouse, path)
-    else:
-        open(path, 'wb').close()
-    monkeypatch.setitem(sys.modules, 'sleap_io', None)  # not installed
+    write_sleap(mouse, path)
+    monkeypatch.setitem(sys.modules, 'sleap_io', None)  # as if not installed
     with pytest.raises(KeypointFormatError) as err:
         read_sleap(path)
     one_line_error(err, path, 'sleap-io', "pip install -e '.[sleap]'")
     with pytest.raises(KeypointFormatError):
         read_keypoint_names(path)
-
-
-def _importable(name):
-    import importlib.util
-    return importlib.util.find_spec(name) is not None
 
 
 # ---------------------------------------------------------------------------
