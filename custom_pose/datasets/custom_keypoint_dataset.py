@@ -14,8 +14,9 @@ from .formats import (KeypointAnnotations, KeypointFormatError,
 from .formats import read_keypoint_names as _read_keypoint_names
 from .keypoint_metainfo import (DEFAULT_SIGMA, build_pose_metainfo,
                                 resolve_flip_pairs, resolve_per_keypoint)
-from .org_animal_pose_dataset import EmptySelectionError
-from .splits import check_split_args, describe_split, select_image_ids
+from .org_animal_pose_dataset import (DatasetNotFoundError,
+                                      EmptySelectionError)
+from .splits import SplitOptionsMixin
 
 __all__ = ['CustomPoseKeypointDataset']
 
@@ -27,7 +28,7 @@ def _join(root: Optional[str], path: str) -> str:
 
 
 @DATASETS.register_module()
-class CustomPoseKeypointDataset(BaseCocoStyleDataset):
+class CustomPoseKeypointDataset(SplitOptionsMixin, BaseCocoStyleDataset):
     """A user's own animals and body parts, read from a DeepLabCut project,
     a SLEAP file or a COCO keypoint file.
 
@@ -102,7 +103,7 @@ class CustomPoseKeypointDataset(BaseCocoStyleDataset):
     Raises:
         KeypointFormatError: An unusable file (one line naming the file and
             what to change).
-        FileNotFoundError: ``ann_file`` does not exist.
+        DatasetNotFoundError: ``ann_file`` does not exist.
         ValueError: Invalid arguments.
     """
 
@@ -145,7 +146,8 @@ class CustomPoseKeypointDataset(BaseCocoStyleDataset):
                 f'metainfo: {self.__class__.__name__} builds its metainfo '
                 'from the data; use flip_pairs=, sigmas=, joint_weights=, '
                 'upper_body= / lower_body= instead')
-        check_split_args(split, split_ratio, split_file, image_ids)
+        self._init_split(split, split_ratio, split_seed, split_file,
+                         image_ids, data_root)
         for name, value in (('bbox_margin', bbox_margin),
                             ('bbox_min_size', bbox_min_size)):
             if isinstance(value, bool) or not isinstance(
@@ -158,21 +160,20 @@ class CustomPoseKeypointDataset(BaseCocoStyleDataset):
             raise ValueError("data_prefix: expected dict(img='<image "
                              f"folder>'), got {data_prefix!r}")
         self.format = format
-        self.split = split
-        self.split_ratio = float(split_ratio)
-        self.split_seed = int(split_seed)
-        self.split_file = None if split_file is None else _join(
-            data_root, split_file)
-        self.image_ids = None if image_ids is None else [
-            int(i) for i in image_ids
-        ]
         self.bbox_margin = float(bbox_margin)
         self.bbox_min_size = float(bbox_min_size)
         #: Counts logged when the annotations are loaded.
         self.summary: Dict[str, Any] = {}
 
+        path = _join(data_root, ann_file)
+        if not path or not osp.exists(path):
+            raise DatasetNotFoundError(
+                f'{path or "(empty)"}: no annotations there (data_root='
+                f'{data_root!r}, ann_file={ann_file!r}); point data_root at a '
+                'DeepLabCut project folder, or ann_file at its config.yaml, '
+                'a SLEAP .slp/.pkg.slp or a COCO .json file')
         self.annotations: KeypointAnnotations = read_keypoints(
-            _join(data_root, ann_file),
+            path,
             format=format,
             image_dir=_join(data_root, data_prefix['img'])
             if data_prefix['img'] else None,
@@ -246,10 +247,9 @@ class CustomPoseKeypointDataset(BaseCocoStyleDataset):
         COCO loader)."""
         annots = self.annotations
         by_id = annots.image_by_id()
-        img_ids = select_image_ids(
-            {i: img.file_name for i, img in by_id.items()}, self.split,
-            self.split_ratio, self.split_seed, self.split_file,
-            self.image_ids, annots.path, KeypointFormatError)
+        img_ids = self._select_image_ids(
+            {i: img.file_name for i, img in by_id.items()}, annots.path,
+            KeypointFormatError)
         if self.sample_interval > 1:
             img_ids = [i for i in img_ids if i % self.sample_interval == 0]
         keep = set(img_ids)
@@ -313,10 +313,6 @@ class CustomPoseKeypointDataset(BaseCocoStyleDataset):
             'track': inst.track,
             'raw_ann_info': raw,
         }
-
-    def _split_desc(self) -> str:
-        return describe_split(self.split, self.split_ratio, self.split_seed,
-                              self.split_file, self.image_ids)
 
     def _log_summary(self, image_list: List[dict],
                      instance_list: List[dict], dropped: int) -> None:

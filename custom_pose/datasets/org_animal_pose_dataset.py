@@ -20,7 +20,7 @@ from .animalpose_format import (COCO_DETECTOR_CATEGORY_IDS,
                                 AnimalPoseInstance, coco_annotation,
                                 coco_categories, dump_json, load_original,
                                 read_image_size, to_coco)
-from .splits import check_split_args, describe_split, select_image_ids
+from .splits import SplitOptionsMixin
 
 __all__ = ['OrgAnimalPoseDataset', 'ANIMALPOSE_METAINFO_FILE']
 
@@ -60,7 +60,7 @@ class EmptySelectionError(ValueError):
 
 
 @DATASETS.register_module(name=['OrgAnimalPoseDataset', 'org_animal_pose_dataset'])
-class OrgAnimalPoseDataset(BaseCocoStyleDataset):
+class OrgAnimalPoseDataset(SplitOptionsMixin, BaseCocoStyleDataset):
     """Animal-Pose (Part I) in its original release format, no conversion.
 
     `Cross-Domain Adaptation for Animal Pose Estimation` (Cao et al., ICCV
@@ -172,7 +172,8 @@ class OrgAnimalPoseDataset(BaseCocoStyleDataset):
                  lazy_init: bool = False,
                  max_refetch: int = 1000,
                  sample_interval: int = 1) -> None:
-        check_split_args(split, split_ratio, split_file, image_ids)
+        self._init_split(split, split_ratio, split_seed, split_file,
+                         image_ids, data_root)
         if categories is not None:
             if isinstance(categories, str):
                 categories = [categories]
@@ -192,16 +193,6 @@ class OrgAnimalPoseDataset(BaseCocoStyleDataset):
                              f"folder>'), got {data_prefix!r}")
 
         self.categories = None if categories is None else list(categories)
-        self.split = split
-        self.split_ratio = float(split_ratio)
-        self.split_seed = int(split_seed)
-        self.split_file = split_file
-        if split_file is not None and data_root is not None and \
-                not osp.isabs(split_file):
-            self.split_file = osp.join(data_root, split_file)
-        self.image_ids = None if image_ids is None else [
-            int(i) for i in image_ids
-        ]
         self.skip_missing = bool(skip_missing)
         self.det_category_map = det_category_map
         self._annots: Optional[AnimalPoseAnnotations] = None
@@ -251,10 +242,8 @@ class OrgAnimalPoseDataset(BaseCocoStyleDataset):
                 ) -> Tuple[List[int], List[int]]:
         """Image ids (split) and category ids (filter) to use."""
         cat_ids = annots.category_ids(self.categories)
-        img_ids = select_image_ids(annots.images, self.split,
-                                   self.split_ratio, self.split_seed,
-                                   self.split_file, self.image_ids,
-                                   annots.path, AnimalPoseFormatError)
+        img_ids = self._select_image_ids(annots.images, annots.path,
+                                         AnimalPoseFormatError)
         # keep images holding at least one annotation of the categories
         keep_cats = set(cat_ids)
         used = {
@@ -429,10 +418,6 @@ class OrgAnimalPoseDataset(BaseCocoStyleDataset):
         lines.append('  instances dropped (no labelled keypoint): '
                      f'{sum(dropped.values())}')
         print_log('\n'.join(lines), logger='current')
-
-    def _split_desc(self) -> str:
-        return describe_split(self.split, self.split_ratio, self.split_seed,
-                              self.split_file, self.image_ids)
 
     def _det_category(self, det_cat: Any, cat_ids: Sequence[int],
                       annots: AnimalPoseAnnotations) -> Optional[int]:

@@ -11,13 +11,18 @@ options:
   :func:`~custom_pose.datasets.animalpose_format.read_split_file`);
 - ``image_ids``: the ids themselves.
 
-The explicit lists exclude each other and ``split != 'all'``.
+The explicit lists exclude each other and ``split != 'all'``. Datasets
+take them through :class:`SplitOptionsMixin`.
 """
+import os.path as osp
 from typing import Mapping, Optional, Sequence, Type
 
 from .animalpose_format import SPLITS, read_split_file, split_image_ids
 
-__all__ = ['check_split_args', 'select_image_ids', 'describe_split']
+__all__ = [
+    'check_split_args', 'select_image_ids', 'describe_split',
+    'SplitOptionsMixin'
+]
 
 #: How many unknown ids an error message lists.
 _MAX_LISTED = 5
@@ -94,3 +99,36 @@ def describe_split(split: str, split_ratio: float, split_seed: int,
     if split == 'all':
         return 'all'
     return f'{split} (ratio={split_ratio}, seed={split_seed})'
+
+
+class SplitOptionsMixin:
+    """The split options of a dataset, validated and kept as attributes
+    (``split``, ``split_ratio``, ``split_seed``, ``split_file`` joined with
+    ``data_root``, ``image_ids``)."""
+
+    def _init_split(self, split: str, split_ratio: float, split_seed: int,
+                    split_file: Optional[str],
+                    image_ids: Optional[Sequence[int]],
+                    data_root: Optional[str]) -> None:
+        check_split_args(split, split_ratio, split_file, image_ids)
+        self.split = split
+        self.split_ratio = float(split_ratio)
+        self.split_seed = int(split_seed)
+        self.split_file = split_file
+        if split_file is not None and data_root is not None and \
+                not osp.isabs(split_file):
+            self.split_file = osp.join(data_root, split_file)
+        self.image_ids = None if image_ids is None else [
+            int(i) for i in image_ids
+        ]
+
+    def _select_image_ids(self, images: Mapping[int, str], ann_path: str,
+                          error_cls: Type[Exception]) -> list:
+        """:func:`select_image_ids` with this dataset's options."""
+        return select_image_ids(images, self.split, self.split_ratio,
+                                self.split_seed, self.split_file,
+                                self.image_ids, ann_path, error_cls)
+
+    def _split_desc(self) -> str:
+        return describe_split(self.split, self.split_ratio, self.split_seed,
+                              self.split_file, self.image_ids)

@@ -10,7 +10,8 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 from custom_pose.datasets import (CustomPoseKeypointDataset,
-                                  EmptySelectionError, KeypointCountError,
+                                  DatasetNotFoundError, EmptySelectionError,
+                                  KeypointCountError,
                                   KeypointFormatError, resolve_num_keypoints)
 from custom_pose.datasets.formats import (bbox_from_keypoints, write_coco,
                                           write_sleap)
@@ -231,6 +232,16 @@ def test_splits_match_org_animal_pose_options(project, tmp_path):
                                   image_ids=[4])
     with pytest.raises(EmptySelectionError, match='label more frames'):
         CustomPoseKeypointDataset(data_root=project, image_ids=[])
+
+
+def test_missing_annotations(tmp_path):
+    with pytest.raises(DatasetNotFoundError) as err:
+        CustomPoseKeypointDataset(data_root=str(tmp_path),
+                                  ann_file='labels.slp')
+    msg = str(err.value)
+    assert '\n' not in msg
+    assert msg.startswith(f'{tmp_path}/labels.slp: no annotations there')
+    assert 'point data_root at a DeepLabCut project folder' in msg
 
 
 # ---------------------------------------------------------------------------

@@ -26,7 +26,8 @@ from ..animalpose_format import read_image_size
 
 __all__ = [
     'KeypointFormatError', 'KeypointCountError', 'KeypointImage',
-    'KeypointInstance', 'KeypointAnnotations', 'check_keypoint_names',
+    'KeypointInstance', 'KeypointAnnotations', 'instance_from_points',
+    'check_keypoint_names',
     'skeleton_from_names', 'locate_image', 'bbox_from_keypoints',
     'atomic_output'
 ]
@@ -140,6 +141,23 @@ class KeypointAnnotations:
     def image_by_id(self) -> Dict[int, KeypointImage]:
         """``{image id: image}``."""
         return {img.id: img for img in self.images}
+
+
+def instance_from_points(points: np.ndarray, id: int, image_id: int,
+                         track: Optional[str] = None
+                         ) -> Optional[KeypointInstance]:
+    """An instance from ``(K, 2)`` points where NaN marks an unlabelled
+    keypoint (DeepLabCut's empty cells, SLEAP's missing points); labelled
+    keypoints get ``v = 2``. None when no keypoint is labelled."""
+    xy = np.asarray(points, dtype=np.float64)
+    labelled = np.isfinite(xy).all(axis=1)
+    if not labelled.any():
+        return None
+    return KeypointInstance(
+        id=id, image_id=image_id,
+        keypoints=np.where(labelled[:, None], xy, 0.0),
+        visibility=np.where(labelled, 2, 0).astype(np.int64),
+        track=track)
 
 
 def check_keypoint_names(names: Sequence, where: str) -> Tuple[str, ...]:

@@ -43,7 +43,8 @@ import numpy as np
 
 from .common import (KeypointAnnotations, KeypointFormatError,
                      KeypointImage, KeypointInstance, atomic_output,
-                     check_keypoint_names, locate_image, skeleton_from_names)
+                     check_keypoint_names, instance_from_points,
+                     locate_image, skeleton_from_names)
 
 __all__ = [
     'read_deeplabcut', 'write_deeplabcut', 'read_deeplabcut_keypoint_names',
@@ -138,6 +139,16 @@ def _config_keypoints(cfg: Dict[str, Any], path: str
 # ---------------------------------------------------------------------------
 # CollectedData files
 # ---------------------------------------------------------------------------
+def _check_levels(names: List[str], source: str, what: str) -> None:
+    """The header levels of a single- or multi-animal CollectedData file."""
+    if names not in (['scorer', 'bodyparts', 'coords'],
+                     ['scorer', 'individuals', 'bodyparts', 'coords']):
+        raise KeypointFormatError(
+            f'{source}: not a DeepLabCut CollectedData file: {what} must be '
+            'scorer, (individuals,) bodyparts, coords, got '
+            f'{names or "none of them"}')
+
+
 def _parse_value(cell: str, where: str) -> float:
     cell = cell.strip()
     if cell == '' or cell.lower() == 'nan':
@@ -164,13 +175,7 @@ def _read_csv(path: str) -> _Table:
                                          'bodyparts', 'coords'):
         levels.append((lines[lineno][0].strip(), lines[lineno]))
         lineno += 1
-    names = [name for name, _ in levels]
-    if names not in (['scorer', 'bodyparts', 'coords'],
-                     ['scorer', 'individuals', 'bodyparts', 'coords']):
-        raise KeypointFormatError(
-            f'{path}: not a DeepLabCut CollectedData file: the first rows '
-            'must be "scorer", ("individuals",) "bodyparts", "coords", got '
-            f'{names or [lines[0][:1] if lines else "an empty file"]}')
+    _check_levels([name for name, _ in levels], path, 'the first rows')
     header = levels[0][1]
     n_index = 1
     while n_index < len(header) and header[n_index].strip() == '':
@@ -221,12 +226,7 @@ def _table_from_frame(df: Any, source: str) -> _Table:
     :class:`_Table`."""
     cols = df.columns
     names = [str(n) for n in (cols.names or [])]
-    if names not in (['scorer', 'bodyparts', 'coords'],
-                     ['scorer', 'individuals', 'bodyparts', 'coords']):
-        raise KeypointFormatError(
-            f'{source}: not a DeepLabCut CollectedData table: column levels '
-            'must be scorer, (individuals,) bodyparts, coords, got '
-            f'{names}')
+    _check_levels(names, source, 'the column levels')
 
     def level(name: str) -> List[str]:
         return [str(v) for v in cols.get_level_values(name)]
@@ -466,18 +466,12 @@ def read_deeplabcut(path: str) -> KeypointAnnotations:
                 width=w, height=h)
             images.append(img)
             for ind in inds:
-                xy = np.array([[table.values[r, col[(ind, n, c)]]
-                                for c in _COORDS] for n in names])
-                labelled = ~np.isnan(xy).any(axis=1)
-                if not labelled.any():
-                    continue
-                instances.append(
-                    KeypointInstance(
-                        id=len(instances) + 1,
-                        image_id=img.id,
-                        keypoints=np.where(labelled[:, None], xy, 0.0),
-                        visibility=np.where(labelled, 2, 0).astype(np.int64),
-                        track=ind))
+                xy = [[table.values[r, col[(ind, n, c)]] for c in _COORDS]
+                      for n in names]
+                inst = instance_from_points(xy, len(instances) + 1, img.id,
+                                            ind)
+                if inst is not None:
+                    instances.append(inst)
     notes = []
     if n_unique_cols:
         notes.append(

@@ -27,8 +27,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from .common import (KeypointAnnotations, KeypointFormatError, KeypointImage,
-                     KeypointInstance, atomic_output, check_keypoint_names,
-                     locate_image)
+                     atomic_output, check_keypoint_names,
+                     instance_from_points, locate_image)
 
 __all__ = ['read_sleap', 'write_sleap', 'read_sleap_keypoint_names',
            'import_sleap_io']
@@ -165,18 +165,12 @@ def read_sleap(path: str,
             height=h)
         images.append(img)
         for inst in user:
-            xy = np.asarray(inst.numpy(), dtype=np.float64).reshape(
-                len(names), 2)
-            labelled = np.isfinite(xy).all(axis=1)
-            if not labelled.any():
-                continue
-            instances.append(
-                KeypointInstance(
-                    id=len(instances) + 1,
-                    image_id=img.id,
-                    keypoints=np.where(labelled[:, None], xy, 0.0),
-                    visibility=np.where(labelled, 2, 0).astype(np.int64),
-                    track=inst.track.name if inst.track is not None else None))
+            new = instance_from_points(
+                np.asarray(inst.numpy()).reshape(len(names), 2),
+                len(instances) + 1, img.id,
+                inst.track.name if inst.track is not None else None)
+            if new is not None:
+                instances.append(new)
     index = {n: i for i, n in enumerate(names)}
     pairs = []
     for sym in skeleton.symmetries:
