@@ -32,10 +32,6 @@ __all__ = [
     'atomic_output'
 ]
 
-#: How many entries an error message lists.
-MAX_LISTED = 5
-
-
 # The integrator re-bases these two on ``custom_pose.errors.CustomPoseError``
 # (keeping ``ValueError`` as a second base): this is their only definition.
 class KeypointFormatError(ValueError):

@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from .common import (KeypointAnnotations, KeypointFormatError, KeypointImage,
-                     atomic_output, check_keypoint_names,
+                     KeypointInstance, atomic_output, check_keypoint_names,
                      instance_from_points, locate_image)
 
 __all__ = ['read_sleap', 'write_sleap', 'read_sleap_keypoint_names',
