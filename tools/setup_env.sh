@@ -86,16 +86,17 @@ else
         "xtcocotools==$XTCOCOTOOLS_VERSION"
 fi
 
-step "8/8 custom_pose (editable) with its test and deploy (onnx, onnxruntime) extras"
+step "8/8 custom_pose (editable) with its tests, deploy (onnx, onnxruntime) and sleap extras"
 # Dependencies are installed above (mmpose's chumpy must stay out), so the
-# package itself goes in without resolving them again; its extras are read
+# package itself goes in without resolving them again; its extras (tests,
+# deploy, and sleap-io, which the tests use to read SLEAP files) are read
 # from setup.cfg, the one place they are written.
 EXTRAS=$(py - "$ROOT/setup.cfg" <<'PY'
 import configparser, sys
 cfg = configparser.ConfigParser()
 cfg.read(sys.argv[1])
 extras = cfg["options.extras_require"]
-print(" ".join(l.strip() for name in ("tests", "deploy")
+print(" ".join(l.strip() for name in ("tests", "deploy", "sleap")
                for l in extras[name].splitlines() if l.strip()))
 PY
 )
@@ -107,9 +108,10 @@ step "Check"
 py - <<'PY' || die "the environment is not complete (see above)"
 import custom_pose, mmpose.models, mmdet.models, mmcv.ops, torchvision  # noqa: F401
 import mmcv, mmdet, mmengine, mmpose, numpy, torch, xtcocotools.cocoeval  # noqa: F401
-import onnx, onnxruntime  # noqa: F401
+import onnx, onnxruntime  # noqa: F401  (the deploy extra)
+import sleap_io  # noqa: F401  (the sleap extra)
 for m in (torch, torchvision, numpy, mmengine, mmcv, mmdet, mmpose, onnx, onnxruntime,
-          custom_pose):
+          sleap_io, custom_pose):
     print(f"  {m.__name__:12s} {m.__version__}")
 PY
 # pip check, except mmpose's declared chumpy, which is deliberately left out

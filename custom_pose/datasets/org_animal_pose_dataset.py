@@ -16,12 +16,11 @@ from mmpose.registry import DATASETS
 from mmpose.structures.bbox import bbox_xywh2xyxy
 from .animalpose_format import (COCO_DETECTOR_CATEGORY_IDS,
                                 DEFAULT_SPLIT_RATIO, MMPOSE_KEYPOINT_NAMES,
-                                SPLITS, AnimalPoseAnnotations,
-                                AnimalPoseFormatError,
+                                AnimalPoseAnnotations, AnimalPoseFormatError,
                                 AnimalPoseInstance, coco_annotation,
                                 coco_categories, dump_json, load_original,
-                                read_image_size, read_split_file,
-                                split_image_ids, to_coco)
+                                read_image_size, to_coco)
+from .splits import SplitOptionsMixin
 
 __all__ = ['OrgAnimalPoseDataset', 'ANIMALPOSE_METAINFO_FILE']
 
@@ -61,7 +60,7 @@ class EmptySelectionError(ValueError):
 
 
 @DATASETS.register_module(name=['OrgAnimalPoseDataset', 'org_animal_pose_dataset'])
-class OrgAnimalPoseDataset(BaseCocoStyleDataset):
+class OrgAnimalPoseDataset(SplitOptionsMixin, BaseCocoStyleDataset):
     """Animal-Pose (Part I) in its original release format, no conversion.
 
     `Cross-Domain Adaptation for Animal Pose Estimation` (Cao et al., ICCV
@@ -174,20 +173,8 @@ class OrgAnimalPoseDataset(BaseCocoStyleDataset):
                  lazy_init: bool = False,
                  max_refetch: int = 1000,
                  sample_interval: int = 1) -> None:
-        if split not in SPLITS:
-            raise ValueError(f'split: expected one of {list(SPLITS)}, got '
-                             f'{split!r}')
-        if isinstance(split_ratio, bool) or not isinstance(
-                split_ratio, (int, float)) or not 0.0 < split_ratio < 1.0:
-            raise ValueError('split_ratio: expected a number in (0, 1), got '
-                             f'{split_ratio!r}')
-        if split_file is not None and image_ids is not None:
-            raise ValueError('split_file and image_ids: give at most one')
-        if (split_file is not None or image_ids is not None) and \
-                split != 'all':
-            raise ValueError(
-                f'split={split!r} cannot be combined with split_file / '
-                'image_ids (an explicit image list is the split)')
+        self._init_split(split, split_ratio, split_seed, split_file,
+                         image_ids, data_root)
         if categories is not None:
             if isinstance(categories, str):
                 categories = [categories]
@@ -207,16 +194,6 @@ class OrgAnimalPoseDataset(BaseCocoStyleDataset):
                              f"folder>'), got {data_prefix!r}")
 
         self.categories = None if categories is None else list(categories)
-        self.split = split
-        self.split_ratio = float(split_ratio)
-        self.split_seed = int(split_seed)
-        self.split_file = split_file
-        if split_file is not None and data_root is not None and \
-                not osp.isabs(split_file):
-            self.split_file = osp.join(data_root, split_file)
-        self.image_ids = None if image_ids is None else [
-            int(i) for i in image_ids
-        ]
         self.skip_missing = bool(skip_missing)
         self.det_category_map = det_category_map
         self._annots: Optional[AnimalPoseAnnotations] = None
@@ -266,23 +243,8 @@ class OrgAnimalPoseDataset(BaseCocoStyleDataset):
                 ) -> Tuple[List[int], List[int]]:
         """Image ids (split) and category ids (filter) to use."""
         cat_ids = annots.category_ids(self.categories)
-        if self.split_file is not None or self.image_ids is not None:
-            if self.split_file is not None:
-                ids, source = read_split_file(self.split_file), self.split_file
-            else:
-                ids, source = self.image_ids, 'image_ids'
-            unknown = [i for i in ids if i not in annots.images]
-            if unknown:
-                raise AnimalPoseFormatError(
-                    f'{source}: image id(s) {unknown[:_MAX_LISTED]} '
-                    f'({len(unknown)} in all) are not in {annots.path}')
-            wanted = set(ids)
-            img_ids = [i for i in annots.images if i in wanted]
-        else:
-            chosen = set(
-                split_image_ids(annots.images, self.split, self.split_ratio,
-                                self.split_seed))
-            img_ids = [i for i in annots.images if i in chosen]
+        img_ids = self._select_image_ids(annots.images, annots.path,
+                                         AnimalPoseFormatError)
         # keep images holding at least one annotation of the categories
         keep_cats = set(cat_ids)
         used = {
@@ -457,16 +419,6 @@ class OrgAnimalPoseDataset(BaseCocoStyleDataset):
         lines.append('  instances dropped (no labelled keypoint): '
                      f'{sum(dropped.values())}')
         print_log('\n'.join(lines), logger='current')
-
-    def _split_desc(self) -> str:
-        if self.split_file is not None:
-            return f'file {self.split_file}'
-        if self.image_ids is not None:
-            return f'{len(self.image_ids)} image_ids'
-        if self.split == 'all':
-            return 'all'
-        return (f'{self.split} (ratio={self.split_ratio}, '
-                f'seed={self.split_seed})')
 
     def _det_category(self, det_cat: Any, cat_ids: Sequence[int],
                       annots: AnimalPoseAnnotations) -> Optional[int]:

@@ -7,15 +7,9 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
 from mmpose.registry import METRICS
+from .keypoint_utils import format_table, keypoint_names, topdown_keypoints
 
 __all__ = ['CustomPosePCKMetric']
-
-
-def _to_numpy(x: Any) -> np.ndarray:
-    """numpy view of an array or (CPU/GPU) tensor."""
-    if hasattr(x, 'detach'):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 def _fmt_thr(thr: float) -> str:
@@ -90,27 +84,11 @@ class CustomPosePCKMetric(BaseMetric):
                 ``gt_instances.bboxes`` ``(N, 4)``.
         """
         for sample in data_samples:
-            pred = _to_numpy(sample['pred_instances']['keypoints'])
-            gt = sample['gt_instances']
-            gt_kpts = _to_numpy(gt['keypoints'])
-            vis = _to_numpy(gt['keypoints_visible'])
-            if vis.ndim == 3:  # (N, K, 2): visibility and its weight
-                vis = vis[..., 0]
-            bboxes = _to_numpy(gt['bboxes']).reshape(-1, 4)
-            if pred.shape[:2] != gt_kpts.shape[:2]:
-                raise ValueError(
-                    f'{self.__class__.__name__}: sample {sample.get("id")} '
-                    f'has predictions of shape {pred.shape} but ground truth '
-                    f'of shape {gt_kpts.shape} (a top-down metric: one '
-                    'prediction per ground-truth instance)')
+            res = topdown_keypoints(sample, self.__class__.__name__)
+            bboxes = res.pop('bboxes')
             wh = bboxes[:, 2:4] - bboxes[:, 0:2]
             # one result per sample: the evaluator counts results per sample
-            self.results.append(
-                dict(
-                    pred=pred[..., :2].astype(np.float64),
-                    gt=gt_kpts[..., :2].astype(np.float64),
-                    mask=vis.reshape(gt_kpts.shape[:2]) > 0,
-                    size=wh.max(axis=1).astype(np.float64)))
+            self.results.append(dict(res, size=wh.max(axis=1)))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         """PCK at each threshold and EPE over all visible joints.
@@ -172,8 +150,7 @@ class CustomPosePCKMetric(BaseMetric):
         return metrics
 
     def _keypoint_names(self, num_kpts: int) -> List[str]:
-        id2name = (self.dataset_meta or {}).get('keypoint_id2name', {})
-        return [str(id2name.get(k, f'kpt_{k}')) for k in range(num_kpts)]
+        return keypoint_names(self.dataset_meta, num_kpts)
 
     def _table(self, keys: List[str], counts: np.ndarray,
                per_kpt: Dict[str, np.ndarray], metrics: Dict[str, float],
@@ -196,22 +173,6 @@ class CustomPosePCKMetric(BaseMetric):
         footer = (['all', str(total)] +
                   [cell(metrics[key], True) for key in keys] +
                   [cell(metrics['EPE'], False)])
-        widths = [
-            max(len(r[c]) for r in rows + [cols, footer])
-            for c in range(len(cols))
-        ]
-
-        def line(r: List[str]) -> str:
-            return '| ' + ' | '.join(
-                (v.ljust(w) if c == 0 else v.rjust(w))
-                for c, (v, w) in enumerate(zip(r, widths))) + ' |'
-
-        sep = '+' + '+'.join('-' * (w + 2) for w in widths) + '+'
-        out = [
+        return format_table(
             f'{self.__class__.__name__} (PCK in %, normalised by the GT bbox '
-            'size max(w, h); visible joints only):', sep,
-            line(cols), sep
-        ]
-        out += [line(r) for r in rows]
-        out += [sep, line(footer), sep]
-        return '\n'.join(out)
+            'size max(w, h); visible joints only):', cols, rows, footer)
