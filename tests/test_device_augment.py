@@ -14,13 +14,12 @@ import pytest
 import torch
 from scipy import stats
 
-from mmengine.registry import init_default_scope
 from mmpose.datasets.transforms import (GenerateTarget, GetBBoxCenterScale,
                                         LoadImage, RandomBBoxTransform,
                                         RandomFlip, RandomHalfBody,
                                         TopdownAffine)
-from mmpose.registry import DATASETS
 
+from conftest import synthetic_data_infos
 from custom_pose.datasets.transforms import (CustomPosePackRawPoseInputs,
                                              custom_pose_topdown_collate)
 from custom_pose.models.data_preprocessors import (
@@ -39,20 +38,8 @@ DARK = dict(MSRA, unbiased=True)
 @pytest.fixture(scope='module')
 def data_infos(tmp_path_factory):
     """Data infos of 40 synthetic animals in images of two sizes."""
-    from custom_pose.datasets.synthetic import generate_synthetic_animalpose
-    init_default_scope('mmpose')
-    infos = []
-    for seed, size in ((3, (160, 120)), (4, (96, 136))):
-        root = tmp_path_factory.mktemp(f'aug_{size[0]}x{size[1]}')
-        generate_synthetic_animalpose(
-            str(root), num_images=20, seed=seed, image_size=size,
-            with_clip=False)
-        dataset = DATASETS.build(
-            dict(type='org_animal_pose_dataset', data_root=str(root),
-                 ann_file='keypoints.json', data_prefix=dict(img='images/'),
-                 split='all', pipeline=[]))
-        infos += [dataset.get_data_info(i) for i in range(len(dataset))]
-    return infos
+    return synthetic_data_infos(tmp_path_factory, [(160, 120), (96, 136)],
+                                num_images=20, seed=3)
 
 
 def _recorded(transform, method):

@@ -9,15 +9,13 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
-from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from torch.overrides import TorchFunctionMode
 
 from mmpose.datasets.transforms import GetBBoxCenterScale
 from mmpose.evaluation.functional import pose_pck_accuracy
-from mmpose.registry import DATASETS
 
-from conftest import CONFIG_DIR, small_train_cfg
+from conftest import CONFIG_DIR, small_train_cfg, synthetic_data_infos
 from custom_pose.datasets.transforms import (CustomPoseLoadImage,
                                              CustomPosePackRawPoseInputs,
                                              custom_pose_topdown_collate)
@@ -48,19 +46,8 @@ def small_root(tmp_path_factory):
 @pytest.fixture(scope='module')
 def mixed_infos(tmp_path_factory):
     """Data infos of 6 animals in images of two sizes."""
-    from custom_pose.datasets.synthetic import generate_synthetic_animalpose
-    init_default_scope('mmpose')
-    infos = []
-    for seed, size in ((8, (90, 70)), (9, (60, 100))):
-        root = tmp_path_factory.mktemp(f'mixed_{size[0]}')
-        generate_synthetic_animalpose(str(root), num_images=3, seed=seed,
-                                      image_size=size, with_clip=False)
-        dataset = DATASETS.build(
-            dict(type='org_animal_pose_dataset', data_root=str(root),
-                 ann_file='keypoints.json', data_prefix=dict(img='images/'),
-                 split='all', pipeline=[]))
-        infos += [dataset.get_data_info(i) for i in range(len(dataset))]
-    return infos
+    return synthetic_data_infos(tmp_path_factory, [(90, 70), (60, 100)],
+                                num_images=3, seed=8)
 
 
 def _pack(infos, loader=None):
@@ -219,17 +206,35 @@ def test_second_epoch_loads_no_image(small_root, tmp_path):
 # ---------------------------------------------------------------------------
 # no host syncs in the training step
 
+#: reading a tensor's value on the host: on CUDA each waits for the GPU
 SYNC_CALLS = {
     torch.Tensor.item, torch.Tensor.tolist, torch.Tensor.__bool__,
     torch.Tensor.__float__, torch.Tensor.__int__, torch.Tensor.numpy,
     torch.Tensor.cpu
 }
+#: making a tensor from host data (on CUDA a copy from pageable memory)
+HOST_DATA_CALLS = {torch.tensor, torch.as_tensor, torch.Tensor.new_tensor}
 
 
-class _CountHostReads(TorchFunctionMode):
-    """Counts the calls that read a tensor's value on the host (on CUDA each
-    of them waits for the GPU). Tensors of the data loader's batch are host
-    memory to begin with and are not counted."""
+def _host_access(func, args, kwargs) -> bool:
+    """Whether ``func(*args, **kwargs)`` reads device data on the host or
+    copies host data to the device (on a GPU)."""
+    if func in SYNC_CALLS or func in HOST_DATA_CALLS:
+        return True
+    if func in (torch.Tensor.__getitem__, torch.Tensor.__setitem__):
+        index = args[1] if isinstance(args[1], tuple) else (args[1], )
+        return any(isinstance(i, (list, np.ndarray)) for i in index)
+    if func in (torch.Tensor.to, torch.Tensor.cuda):
+        targets = list(args[1:]) + list((kwargs or {}).values())
+        return any(isinstance(t, (str, torch.device)) for t in targets)
+    return False
+
+
+class _CountHostAccess(TorchFunctionMode):
+    """Records the calls that move data between host and device (see
+    :func:`_host_access`). Tensors of the data loader's batch are in host
+    memory to begin with: reading them, or copying them (pinned) to the
+    device, is not counted."""
 
     def __init__(self, exempt_ids):
         super().__init__()
@@ -237,7 +242,8 @@ class _CountHostReads(TorchFunctionMode):
         self.calls = []
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        if func in SYNC_CALLS and args and id(args[0]) not in self.exempt_ids:
+        exempt = bool(args) and id(args[0]) in self.exempt_ids
+        if not exempt and _host_access(func, args, kwargs):
             self.calls.append(func.__name__)
         return func(*args, **(kwargs or {}))
 
@@ -254,9 +260,9 @@ def _sync_free_cfg(root, work_dir, name):
 
 
 class _StepSyncCounter(Hook):
-    """Host reads of each training iteration: the mode opens in the first
-    before_train_iter hook and closes after the last after_train_iter
-    hook."""
+    """Host/device traffic of each training iteration: the mode opens in
+    the first before_train_iter hook and closes after the last
+    after_train_iter hook."""
 
     priority = 'HIGHEST'
 
@@ -268,7 +274,7 @@ class _StepSyncCounter(Hook):
         inputs = (data_batch or {}).get('inputs')
         host = {id(v) for v in inputs.values()} if isinstance(inputs,
                                                               dict) else set()
-        self._mode = _CountHostReads(host)
+        self._mode = _CountHostAccess(host)
         self._mode.__enter__()
 
     def close(self):
@@ -298,9 +304,10 @@ def _train_counting(cfg):
 
 def test_training_step_reads_the_device_only_to_log(small_root, tmp_path):
     """6 iterations, logging every 3: with the _gpuaug config the step and
-    its hooks read no device value on the 4 iterations that do not log, and
-    one batch of values (the logged outputs, the deferred loss check) on
-    the 2 that do. The stock config reads every iteration."""
+    its hooks neither read a device value on the host nor copy host data to
+    the device (besides the batch) on the 4 iterations that do not log, and
+    read one batch of values (the logged outputs, the deferred loss check)
+    on the 2 that do. The stock config reads every iteration."""
     cfg = _sync_free_cfg(small_root, tmp_path / 'gpuaug', GPUAUG)
     runner, calls = _train_counting(cfg)
     assert runner.iter == 6

@@ -45,3 +45,5 @@ custom_hooks = [
 ]
 optim_wrapper = dict(optimizer=dict(fused=True))  # one kernel per step
 env_cfg = dict(cudnn_benchmark=True)
+# opt-in: torch.compile the training step (--cfg-options compile=True)
+compile = False

@@ -35,3 +35,5 @@ custom_hooks = [
 ]
 optim_wrapper = dict(optimizer=dict(fused=True))
 env_cfg = dict(cudnn_benchmark=True)
+# opt-in: torch.compile the training step (--cfg-options compile=True)
+compile = False

@@ -29,10 +29,11 @@ class CustomPoseLoadImage(LoadImage):
         self._slot_of: Optional[Dict[str, int]] = None
         self._cached: Optional[Tensor] = None
 
-    def attach_image_cache(self, slot_of: Dict[str, int],
-                           cached_flags: Tensor) -> None:
+    def attach_image_cache(self, slot_of: Optional[Dict[str, int]],
+                           cached_flags: Optional[Tensor]) -> None:
         """Use the cache's slots (image path -> slot) and its flags
-        (``(N,)`` uint8 in shared memory, 1 = on the device)."""
+        (``(N,)`` uint8 in shared memory, 1 = on the device); ``None``
+        detaches."""
         self._slot_of = slot_of
         self._cached = cached_flags
 

@@ -48,8 +48,25 @@ def _check_probability(name: str, value: float) -> None:
                          f'got {value!r}')
 
 
+class RandomBatchTransform(nn.Module):
+    """A random transform of a :class:`TopdownBatch`: :meth:`sample` draws
+    the parameters of every sample, :meth:`apply_params` applies them."""
+
+    def sample(self, batch: TopdownBatch,
+               generator: Optional[torch.Generator] = None):
+        raise NotImplementedError
+
+    def apply_params(self, batch: TopdownBatch, params) -> TopdownBatch:
+        raise NotImplementedError
+
+    def forward(self,
+                batch: TopdownBatch,
+                generator: Optional[torch.Generator] = None) -> TopdownBatch:
+        return self.apply_params(batch, self.sample(batch, generator))
+
+
 @MODELS.register_module()
-class CustomPoseBatchRandomFlip(nn.Module):
+class CustomPoseBatchRandomFlip(RandomBatchTransform):
     """mmpose's ``RandomFlip`` for a :class:`TopdownBatch`.
 
     Flips the box centre and the keypoints (mirror keypoints swap places,
@@ -99,8 +116,7 @@ class CustomPoseBatchRandomFlip(nn.Module):
                generator: Optional[torch.Generator] = None) -> Tensor:
         """``(B,)`` int64: index into ``self.directions``, -1 for no flip."""
         u = _rand((batch.batch_size, ), batch, generator)
-        choice = torch.searchsorted(
-            self.cum_probs.to(batch.device), u, right=True)
+        choice = torch.searchsorted(self.cum_probs, u, right=True)
         return torch.where(choice < len(self.directions), choice,
                            torch.full_like(choice, -1))
 
@@ -133,11 +149,6 @@ class CustomPoseBatchRandomFlip(nn.Module):
         batch.flip_y = batch.flip_y ^ flip_y
         return batch
 
-    def forward(self,
-                batch: TopdownBatch,
-                generator: Optional[torch.Generator] = None) -> TopdownBatch:
-        return self.apply_params(batch, self.sample(batch, generator))
-
 
 @dataclass
 class HalfBodyParams:
@@ -148,7 +159,7 @@ class HalfBodyParams:
 
 
 @MODELS.register_module()
-class CustomPoseBatchRandomHalfBody(nn.Module):
+class CustomPoseBatchRandomHalfBody(RandomBatchTransform):
     """mmpose's ``RandomHalfBody`` for a :class:`TopdownBatch`.
 
     A sample with at least ``min_total_keypoints`` visible keypoints gets,
@@ -226,11 +237,6 @@ class CustomPoseBatchRandomHalfBody(nn.Module):
                                        batch.bbox_scale)
         return batch
 
-    def forward(self,
-                batch: TopdownBatch,
-                generator: Optional[torch.Generator] = None) -> TopdownBatch:
-        return self.apply_params(batch, self.sample(batch, generator))
-
 
 @dataclass
 class BBoxTransformParams:
@@ -242,7 +248,7 @@ class BBoxTransformParams:
 
 
 @MODELS.register_module()
-class CustomPoseBatchRandomBBoxTransform(nn.Module):
+class CustomPoseBatchRandomBBoxTransform(RandomBatchTransform):
     """mmpose's ``RandomBBoxTransform`` for a :class:`TopdownBatch`.
 
     With probability ``shift_prob`` the centre moves by
@@ -307,8 +313,3 @@ class CustomPoseBatchRandomBBoxTransform(nn.Module):
         batch.bbox_scale = batch.bbox_scale * params.scale
         batch.bbox_rotation = params.rotate.to(batch.bbox_center.dtype)
         return batch
-
-    def forward(self,
-                batch: TopdownBatch,
-                generator: Optional[torch.Generator] = None) -> TopdownBatch:
-        return self.apply_params(batch, self.sample(batch, generator))

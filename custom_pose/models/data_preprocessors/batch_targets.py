@@ -55,8 +55,8 @@ def gaussian_heatmaps(keypoints: Tensor, keypoints_visible: Tensor,
         mu = torch.trunc(keypoints + 0.5)
         left = torch.trunc(mu - radius)
         right = torch.trunc(mu + radius + 1)
-    limits = keypoints.new_tensor([width, height])
-    outside = ((left >= limits) | (right < 0)).any(-1)
+    outside = ((left[..., 0] >= width) | (left[..., 1] >= height)
+               | (right < 0).any(-1))
     weights = torch.where(labelled & outside,
                           torch.zeros_like(keypoints_visible),
                           keypoints_visible).to(torch.float32)
@@ -119,8 +119,11 @@ class CustomPoseBatchGenerateTarget(nn.Module):
         self.encoder = dict(encoder)
         self.heatmap_size = tuple(int(v) for v in codec.heatmap_size)
         self.sigma = float(codec.sigma)
-        # the codec's own float32 factor: input pixels / heatmap pixels
-        self.scale_factor = tuple(float(v) for v in codec.scale_factor)
+        # the codec's own float32 factor: input pixels / heatmap pixels (a
+        # buffer: it moves with the model, no host copy per step)
+        self.register_buffer(
+            'scale_factor', torch.from_numpy(codec.scale_factor.copy()),
+            persistent=False)
         self.use_dataset_keypoint_weights = use_dataset_keypoint_weights
 
     def forward(self, batch: TopdownBatch, generator=None) -> TopdownBatch:
@@ -128,9 +131,9 @@ class CustomPoseBatchGenerateTarget(nn.Module):
             raise ValueError('CustomPoseBatchGenerateTarget needs the '
                              'keypoints of CustomPoseBatchTopdownAffine: put '
                              'it after the affine transform')
-        factor = batch.transformed_keypoints.new_tensor(self.scale_factor)
         heatmaps, weights = gaussian_heatmaps(
-            batch.transformed_keypoints / factor, batch.keypoints_visible,
+            batch.transformed_keypoints / self.scale_factor,
+            batch.keypoints_visible,
             self.heatmap_size, self.sigma, self.mode)
         if self.use_dataset_keypoint_weights:
             if batch.dataset_keypoint_weights is None:

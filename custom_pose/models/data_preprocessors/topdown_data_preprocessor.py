@@ -194,7 +194,7 @@ class CustomPoseTopdownDataPreprocessor(PoseDataPreprocessor):
         """Channel conversion and normalisation of (B, C, h, w) crops, as
         ``ImgDataPreprocessor`` does for images."""
         if self._channel_conversion and crops.shape[1] == 3:
-            crops = crops[:, [2, 1, 0], ...]
+            crops = crops.flip(1)  # BGR <-> RGB (no index tensor to copy)
         if self._enable_normalize:
             crops = (crops - self.mean) / self.std
         return crops
