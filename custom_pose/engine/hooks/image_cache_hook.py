@@ -2,7 +2,6 @@
 from typing import Dict, Iterator, List, Sequence
 
 import torch
-from mmengine.dataset import BaseDataset
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
@@ -33,8 +32,9 @@ class CustomPoseDeviceImageCacheHook(Hook):
     about 2.6 GB.
 
     Args:
-        max_size_gb (float): Most GiB of pixels to keep; images beyond it
-            keep being loaded each epoch. Defaults to 8.
+        max_size_gb (float): Most GiB of pixels to keep (on a GPU also at
+            most half its free memory); images beyond it keep being loaded
+            each epoch. Defaults to 8.
         device_types (Sequence[str]): Device types on which the cache is on.
             Defaults to ``('cuda',)``: off on the CPU, where the images are
             in host memory either way and the workers decode in parallel.
@@ -82,8 +82,7 @@ class CustomPoseDeviceImageCacheHook(Hook):
             loaders += found
             dataset.full_init()
             for i in range(len(dataset)):
-                # mmengine's lookup: the path only, no copy of the metainfo
-                path = BaseDataset.get_data_info(dataset, i)['img_path']
+                path = dataset.get_data_info(i)['img_path']
                 slot_of.setdefault(path, len(slot_of))
         if not loaders:
             raise ValueError(
@@ -93,9 +92,12 @@ class CustomPoseDeviceImageCacheHook(Hook):
         flags = torch.zeros(len(slot_of), dtype=torch.uint8).share_memory_()
         for loader in loaders:
             loader.attach_image_cache(slot_of, flags)
-        preprocessor.image_cache = DeviceImageCache(flags, self.max_bytes,
-                                                    device)
+        max_bytes = self.max_bytes
+        if device.type == 'cuda':  # leave room for training
+            free, _ = torch.cuda.mem_get_info(device)
+            max_bytes = min(max_bytes, free // 2)
+        preprocessor.image_cache = DeviceImageCache(flags, max_bytes, device)
         print_log(
             f'Device image cache on {device}: {len(slot_of)} images, up to '
-            f'{self.max_bytes / 2**30:.1f} GiB; filled during the first '
-            'epoch.', logger='current')
+            f'{max_bytes / 2**30:.1f} GiB; filled during the first epoch.',
+            logger='current')

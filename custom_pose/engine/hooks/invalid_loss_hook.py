@@ -47,9 +47,9 @@ class CustomPoseInvalidLossHook(Hook):
 
     Args:
         interval (int): Check every ``interval`` iterations. Defaults to 1.
-        defer_check (bool): Check on the device, read the result on the
-            host only at logging iterations, epoch ends and checkpoints.
-            Defaults to False.
+        defer_check (bool): Check every iteration on the device, read the
+            result on the host only at logging iterations, epoch ends and
+            checkpoints (``interval`` does not apply). Defaults to False.
     """
 
     priority = 'VERY_HIGH'

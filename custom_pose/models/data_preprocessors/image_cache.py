@@ -103,25 +103,24 @@ class DeviceImageCache:
             copies of its cached images.
         """
         channels = batch_images.channels
-        new = []
+        new_slots = []
         for i, slot in enumerate(slots):
-            if (slot >= 0 and host_offsets[i] >= 0
-                    and self._host_offset[slot] < 0
-                    and not any(s == slot for s, _ in new)):
-                h, w = host_sizes[i]
-                if not self._reserve(int(h * w), channels):
-                    continue
-                start = self.used_pixels
-                n = int(h * w)
-                self._buffer[start:start + n] = batch_images.pixels[
-                    host_offsets[i]:host_offsets[i] + n]
-                self._host_offset[slot] = start
-                self._host_size[slot] = (h, w)
-                self.used_pixels += n
-                new.append((slot, i))
-        if new:
+            # a slot twice in the batch is inserted once (then offset >= 0)
+            if slot < 0 or host_offsets[i] < 0 or self._host_offset[slot] >= 0:
+                continue
+            h, w = host_sizes[i]
+            n = int(h * w)
+            if not self._reserve(n, channels):
+                continue
+            start = self.used_pixels
+            self._buffer[start:start + n] = batch_images.pixels[
+                host_offsets[i]:host_offsets[i] + n]
+            self._host_offset[slot] = start
+            self._host_size[slot] = (h, w)
+            self.used_pixels += n
+            new_slots.append(slot)
+        if new_slots:
             # a small pageable copy, only in steps that insert images
-            new_slots = [s for s, _ in new]
             rows = np.concatenate([
                 self._host_offset[new_slots, None],
                 self._host_size[new_slots]
