@@ -464,3 +464,23 @@ def test_amp_wrapper_trains_the_gpuaug_config_in_bf16(small_root, tmp_path):
     assert dtypes == [expected, expected]
     loss = runner.message_hub.get_scalar('train/loss').data[0]
     assert np.isfinite(loss).all()
+
+
+def test_gpuaug_checkpoints_fit_the_stock_config():
+    """The device pipeline adds no state: a model trained with a _gpuaug
+    config loads into its stock config (and back) strictly."""
+    from mmengine.registry import init_default_scope
+    from mmpose.registry import MODELS
+    init_default_scope('mmpose')
+    init = dict(init_cfg=None)
+    models = []
+    for name in (GPUAUG, STOCK):
+        cfg = Config.fromfile(str(CONFIG_DIR / name))
+        cfg.model.backbone.update(init)
+        models.append(MODELS.build(cfg.model))
+    gpuaug, stock = models
+    assert type(gpuaug.data_preprocessor).__name__ == (
+        'CustomPoseTopdownDataPreprocessor')
+    stock.load_state_dict(gpuaug.state_dict(), strict=True)
+    gpuaug.load_state_dict(stock.state_dict(), strict=True)
+    assert gpuaug.state_dict().keys() == stock.state_dict().keys()
