@@ -115,7 +115,6 @@ def select_devices(args, fail) -> None:
 
 def merge_args(cfg, args):
     """Fold the command line into the config."""
-    import torch
     from mmengine.config import ConfigDict
 
     # work_dir: command line > config > work_dirs/<config name>
@@ -142,18 +141,9 @@ def merge_args(cfg, args):
             ckpt.pop('save_best', None)
             ckpt.pop('rule', None)
 
-    if args.amp:
-        optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if optim_wrapper not in ('OptimWrapper', 'AmpOptimWrapper',
-                                 'CustomPoseAutocastOptimWrapper'):
-            raise ValueError(f'--amp: cannot turn {optim_wrapper} into a '
-                             'mixed-precision wrapper; set it in the config')
-        if torch.cuda.is_available():  # fp16 with dynamic loss scaling
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-        else:  # mmengine's AmpOptimWrapper needs a GPU: bf16 autocast on CPU
-            cfg.optim_wrapper.type = 'CustomPoseAutocastOptimWrapper'
-            cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
+    if args.amp:  # bf16 where the GPU (or CPU) has it, else fp16 + scaling
+        from custom_pose.engine.amp import configure_amp
+        print(configure_amp(cfg))
 
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
