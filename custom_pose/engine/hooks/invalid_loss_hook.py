@@ -6,10 +6,12 @@ import torch
 from mmengine.hooks import Hook
 from mmpose.registry import HOOKS
 
+from custom_pose.errors import CustomPoseError
+
 DATA_BATCH = Optional[Union[dict, tuple, list]]
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(CustomPoseError, FloatingPointError):
     """Raised when the training loss becomes NaN or infinite."""
 
 
