@@ -31,7 +31,8 @@ error                              standard base         defined in
 
 __all__ = [
     'CustomPoseError', 'InputError', 'ModelConfigError', 'CheckpointError',
-    'KeypointMismatchError', 'RunInterrupted', 'first_line'
+    'KeypointMismatchError', 'RunInterrupted', 'first_line',
+    'raised_by_ctrl_c'
 ]
 
 
@@ -76,3 +77,17 @@ def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     line = text.splitlines()[0] if text else ''
     return f'{type(exc).__name__}: {line}' if line else type(exc).__name__
+
+
+def raised_by_ctrl_c(exc: BaseException) -> bool:
+    """Whether ``exc`` is a ``KeyboardInterrupt`` or was raised while one
+    was handled: some libraries turn it into another error with a bare
+    ``except:`` (mmengine's ``Config.pretty_text``, run while a checkpoint
+    is saved, raises a ``SyntaxError``)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__context__
+    return False

@@ -76,6 +76,16 @@ def test_one_line_errors(capsys):
     assert _run_main(ctrl_c, capsys) == (130, ['tool.py: error: interrupted'])
 
     @cli.one_line_errors('tool.py')
+    def ctrl_c_turned_into_another_error():
+        try:  # as mmengine's Config.pretty_text does with a bare except
+            raise KeyboardInterrupt
+        except:  # noqa: E722
+            raise SyntaxError('Failed to format the config file')
+
+    assert _run_main(ctrl_c_turned_into_another_error,
+                     capsys) == (130, ['tool.py: error: interrupted'])
+
+    @cli.one_line_errors('tool.py')
     def disk_full():
         raise OSError(errno.ENOSPC, 'No space left on device', 'out/x.pth')
 

@@ -356,6 +356,10 @@ def trained(tmp_path_factory, tiny_root):
     ('train-resume', ['model.head.out_channels=17'],
      "was trained with 20 keypoints (dataset 'animalpose') but the model of "
      f'{REPO_ROOT}/configs/{QUICKSTART} predicts 17'),
+    ('train-load_from', ['model.head.out_channels=17'],
+     'was trained with 20 keypoints'),
+    ('train-resume', ['model.backbone.depth=50', 'model.head.in_channels=2048'],
+     'backbone: a ResNet-18 in the file, a ResNet-50 in the model'),
 ])
 def test_strict_loading_in_the_tools(tools, trained, config_path, tiny_root,
                                      tmp_path, capsys, tool, extra, message):

@@ -24,7 +24,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner, find_latest_checkpoint
 
 from custom_pose.errors import (CheckpointError, CustomPoseError,
-                                ModelConfigError, RunInterrupted, first_line)
+                                ModelConfigError, RunInterrupted, first_line,
+                                raised_by_ctrl_c)
 from custom_pose.utils.checkpoint import (check_checkpoint_keypoints,
                                           load_checkpoint_file,
                                           load_state_dict_strict,
@@ -169,8 +170,11 @@ def run_training(runner: Runner) -> None:
     """``runner.train()``; Ctrl-C becomes
     :class:`~custom_pose.errors.RunInterrupted` (exit status 130) saying at
     which iteration, and that ``--resume`` continues from the latest
-    checkpoint."""
+    checkpoint (also when a library turned the ``KeyboardInterrupt`` into
+    another error, see :func:`~custom_pose.errors.raised_by_ctrl_c`)."""
     try:
         runner.train()
-    except KeyboardInterrupt:
-        raise RunInterrupted(_interrupted_message(runner)) from None
+    except BaseException as exc:
+        if raised_by_ctrl_c(exc):
+            raise RunInterrupted(_interrupted_message(runner)) from None
+        raise

@@ -22,7 +22,7 @@ import os.path as osp
 import sys
 from typing import Any, Callable, Dict, NoReturn, Optional, TypeVar
 
-from custom_pose.errors import CustomPoseError, InputError
+from custom_pose.errors import CustomPoseError, InputError, raised_by_ctrl_c
 from custom_pose.utils.checkpoint import is_remote
 from custom_pose.utils.config import (CfgOptionsError, check_cfg_options,
                                       merge_cfg_options)
@@ -84,8 +84,9 @@ def one_line_errors(prog: str) -> Callable[[Main], Main]:
 
     A :class:`~custom_pose.errors.CustomPoseError` prints its message and
     exits with its ``exit_code`` (130 for
-    :class:`~custom_pose.errors.RunInterrupted`); Ctrl-C elsewhere prints
-    ``interrupted`` and exits with 130; a failed download, an I/O error a
+    :class:`~custom_pose.errors.RunInterrupted`); Ctrl-C elsewhere (also
+    turned into another error by a library) prints ``interrupted`` and
+    exits with 130; a failed download, an I/O error a
     user can fix (a path that cannot be written, a full disk) print what
     and where. Anything else is a bug and keeps its traceback.
 
@@ -101,10 +102,13 @@ def one_line_errors(prog: str) -> Callable[[Main], Main]:
                 return main(*args, **kwargs)
             except CustomPoseError as exc:
                 fail(prog, str(exc), exc.exit_code)
-            except KeyboardInterrupt:
-                fail(prog, 'interrupted', 130)
-            except OSError as exc:
-                message = _os_error_message(exc)
+            except SystemExit:  # argparse's usage errors, fail()
+                raise
+            except BaseException as exc:
+                if raised_by_ctrl_c(exc):
+                    fail(prog, 'interrupted', 130)
+                message = _os_error_message(exc) if isinstance(
+                    exc, OSError) else None
                 if message is None:
                     raise
                 fail(prog, message)

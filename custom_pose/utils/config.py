@@ -187,21 +187,41 @@ def _parameters(func: Callable, skip: Iterable[str] = ()) -> Optional[Set[str]]:
     } - {'self'} - set(skip)
 
 
-def _registered(type_name: Any) -> Optional[Callable]:
-    """The class or function a ``type`` names in mmpose's registries."""
+#: Registries to search for a ``type``, and the key parts that say which
+#: one a dict is built by (searched first).
+_REGISTRIES: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
+    ('TRANSFORMS', ('pipeline', )),
+    ('OPTIMIZERS', ('optimizer', )),
+    ('OPTIM_WRAPPERS', ('optim_wrapper', )),
+    ('PARAM_SCHEDULERS', ('param_scheduler', )),
+    ('WEIGHT_INITIALIZERS', ('init_cfg', )),
+    ('HOOKS', ('default_hooks', 'custom_hooks')),
+    ('METRICS', ('val_evaluator', 'test_evaluator')),
+    ('DATA_SAMPLERS', ('sampler', 'batch_sampler')),
+    ('KEYPOINT_CODECS', ('codec', 'encoder', 'decoder')),
+    ('DATASETS', ('dataset', 'datasets')),
+    ('VISBACKENDS', ('vis_backends', )),
+    ('VISUALIZERS', ('visualizer', )),
+    ('LOG_PROCESSORS', ('log_processor', )),
+    ('LOOPS', ('train_cfg', 'val_cfg', 'test_cfg')),
+    ('FUNCTIONS', ('collate_fn', )),
+    ('MODELS', ()),
+)
+
+
+def _registered(type_name: Any, parts: List[str]) -> Optional[Callable]:
+    """The class or function a ``type`` at key ``parts`` names in mmpose's
+    registries (the one the key suggests first, e.g. ``OPTIMIZERS`` for
+    ``optim_wrapper.optimizer``)."""
     if not isinstance(type_name, str):
         return type_name if callable(type_name) else None
     from mmpose import registry
-    for name in ('MODELS', 'DATASETS', 'TRANSFORMS', 'DATA_SAMPLERS',
-                 'OPTIMIZERS', 'OPTIM_WRAPPERS', 'PARAM_SCHEDULERS', 'HOOKS',
-                 'METRICS', 'EVALUATORS', 'LOOPS', 'VISUALIZERS',
-                 'VISBACKENDS', 'LOG_PROCESSORS', 'KEYPOINT_CODECS',
-                 'WEIGHT_INITIALIZERS', 'FUNCTIONS'):
+    hinted = [name for name, keys in _REGISTRIES
+              if any(k in parts for k in keys)]
+    for name in hinted + [name for name, _ in _REGISTRIES]:
         reg = getattr(registry, name, None)
-        if reg is None:
-            continue
         try:
-            obj = reg.get(type_name)
+            obj = reg.get(type_name) if reg is not None else None
         except Exception:  # noqa: BLE001 - a registry that cannot import
             obj = None
         if obj is not None:
@@ -214,7 +234,7 @@ def _accepted_keys(parts: List[str],
     """What builds the dict at ``parts`` and the keys it accepts; ``None``
     where that is not known (anything goes)."""
     if 'type' in node:
-        target = _registered(node['type'])
+        target = _registered(node['type'], parts)
         if target is None:
             return None
         keys = _parameters(target)
