@@ -11,22 +11,22 @@ on working.
 The classes used across the package are defined here; the others live next
 to the code that raises them (and are importable from there):
 
-=================================  ====================  =========================================
-error                              standard base         defined in
-=================================  ====================  =========================================
-:class:`InputError`                ``ValueError``        here (paths, devices, option values)
-:class:`ModelConfigError`          ``ValueError``        here (configs)
-:class:`CheckpointError`           ``ValueError``        here (checkpoints)
-:class:`KeypointMismatchError`     ``ValueError``        here (a :class:`CheckpointError`)
-:class:`RunInterrupted`            --                    here (Ctrl-C, exit status 130)
-``VideoSourceError``               ``ValueError``        :mod:`custom_pose.apis.video`
-``AnimalPoseFormatError``          ``ValueError``        :mod:`custom_pose.datasets.animalpose_format`
-``DatasetNotFoundError``           ``FileNotFoundError`` :mod:`custom_pose.datasets.org_animal_pose_dataset`
-``EmptySelectionError``            ``ValueError``        :mod:`custom_pose.datasets.org_animal_pose_dataset`
-``NonFiniteLossError``             ``FloatingPointError`` :mod:`custom_pose.engine.hooks.invalid_loss_hook`
-``PretrainedWeightsUnavailableError`` ``RuntimeError``   :mod:`custom_pose.models.backbones.base`
-``CfgOptionsError``                ``KeyError``          :mod:`custom_pose.utils.config`
-=================================  ====================  =========================================
+- here: :class:`InputError` (paths, devices, option values),
+  :class:`ModelConfigError` (configs), :class:`CheckpointError` and
+  :class:`KeypointMismatchError` (checkpoints), all ``ValueError``;
+  :class:`RunInterrupted` (Ctrl-C, exit status 130);
+- ``VideoSourceError`` (``ValueError``): :mod:`custom_pose.apis.video`;
+- ``AnimalPoseFormatError`` (``ValueError``):
+  :mod:`custom_pose.datasets.animalpose_format`;
+- ``DatasetNotFoundError`` (``FileNotFoundError``) and
+  ``EmptySelectionError`` (``ValueError``):
+  :mod:`custom_pose.datasets.org_animal_pose_dataset`;
+- ``NonFiniteLossError`` (``FloatingPointError``):
+  :mod:`custom_pose.engine.hooks.invalid_loss_hook`;
+- ``PretrainedWeightsUnavailableError`` (``RuntimeError``):
+  :mod:`custom_pose.models.backbones.base`;
+- ``CfgOptionsError`` (``KeyError``): :mod:`custom_pose.utils.config`
+  (also importable from :mod:`custom_pose.utils.cli`).
 """
 
 __all__ = [

@@ -145,7 +145,7 @@ def load_checkpoint_file(path: str,
             ``CheckpointLoader`` fetches it into torch hub's cache).
         map_location: As ``torch.load``. Defaults to ``'cpu'``.
         what (str): What the file is, for messages (e.g. ``'pretrained
-            checkpoint (model.backbone.init_cfg.checkpoint)'``).
+            checkpoint'``).
         download (bool): Accept remote names. Their download errors
             (``OSError``) propagate for the caller to explain.
 
@@ -206,7 +206,11 @@ def _torch_load(path: str, map_location: Any, what: str) -> Any:
         raise CheckpointError(
             f'cannot load {what} {path}: not a torch checkpoint file (safe '
             f'unpickling failed: {reason})') from None
-    except (RuntimeError, EOFError, OSError) as exc:
+    except OSError as exc:  # permissions, I/O errors
+        raise CheckpointError(
+            f'cannot read {what} {path}: {exc.strerror or first_line(exc)}'
+        ) from None
+    except (RuntimeError, EOFError) as exc:
         text = str(exc)
         if 'central directory' in text or 'zip archive' in text or \
                 isinstance(exc, EOFError):

@@ -85,10 +85,10 @@ def one_line_errors(prog: str) -> Callable[[Main], Main]:
     A :class:`~custom_pose.errors.CustomPoseError` prints its message and
     exits with its ``exit_code`` (130 for
     :class:`~custom_pose.errors.RunInterrupted`); Ctrl-C elsewhere (also
-    turned into another error by a library) prints ``interrupted`` and
-    exits with 130; a failed download, an I/O error a
-    user can fix (a path that cannot be written, a full disk) print what
-    and where. Anything else is a bug and keeps its traceback.
+    when a library turned it into another error) prints ``interrupted``
+    and exits with 130; a failed download and an I/O error a user can fix
+    (a path that cannot be written, a full disk) print what and where.
+    Anything else is a bug and keeps its traceback.
 
     Args:
         prog (str): The tool's name, e.g. ``'train.py'``.
