@@ -15,6 +15,8 @@ from typing import Optional, Tuple
 
 import torch
 
+from custom_pose.errors import ModelConfigError
+
 #: optimizer wrappers that --amp can replace
 AMP_REPLACEABLE_WRAPPERS = ('OptimWrapper', 'AmpOptimWrapper',
                             'CustomPoseAutocastOptimWrapper')
@@ -78,12 +80,12 @@ def configure_amp(cfg, caps: Optional[DeviceCapabilities] = None) -> str:
         str: One line saying what was chosen and why.
 
     Raises:
-        ValueError: The config's wrapper is not one --amp can replace.
+        ModelConfigError: The config's wrapper is not one --amp can replace.
     """
     caps = DeviceCapabilities.detect() if caps is None else caps
     current = cfg.optim_wrapper.get('type', 'OptimWrapper')
     if current not in AMP_REPLACEABLE_WRAPPERS:
-        raise ValueError(f'--amp: cannot turn {current} into a '
+        raise ModelConfigError(f'--amp: cannot turn {current} into a '
                          'mixed-precision wrapper; set it in the config')
     chosen = choose_amp(caps)
     if chosen['type'] == 'AmpOptimWrapper':

@@ -6,12 +6,13 @@ import torch
 from mmengine.hooks import Hook
 from mmpose.registry import HOOKS
 
+from custom_pose.errors import CustomPoseError
 from .runtime_info_hook import logger_logs_now
 
 DATA_BATCH = Optional[Union[dict, tuple, list]]
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(CustomPoseError, FloatingPointError):
     """Raised when the training loss becomes NaN or infinite."""
 
 
