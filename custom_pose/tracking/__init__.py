@@ -10,11 +10,18 @@ track ids, and temporal smoothing of the keypoints.
   (:func:`build_smoother`), gated by keypoint score.
 - :mod:`.video_tracker`: :class:`VideoPoseTracker`, the three per frame.
 - :mod:`.cost`: synthetic walking poses and the per-frame cost of each step.
+- :mod:`.evaluation`: error, identity switches and jitter against ground
+  truth; :mod:`.arena`: all three measured on the synthetic arena clips.
 
 Each result is a :class:`PoseInstance` with ``track_id``, ``bbox_source``,
 ``keypoints`` (smoothed) and ``keypoints_raw``.
 """
+from .arena import (ARENA_SMOOTHERS, arena_clips, measure_arena_tracking,
+                    read_video_frames, render_arena_report)
 from .cost import make_walking_poses, measure_tracking_cost
+from .evaluation import (assign_to_ground_truth, count_id_switches, jitter,
+                         keypoint_errors, match_to_ground_truth,
+                         mean_keypoint_distance)
 from .instances import BBOX_SOURCES, PoseInstance
 from .propagation import (START_SOURCES, BoxPropagator, bbox_from_keypoints,
                           box_iou, clip_bbox, parse_roi)
@@ -30,5 +37,9 @@ __all__ = [
     'SMOOTH_METHODS', 'KeypointSmoother', 'OneEuroFilter', 'OneEuroSmoother',
     'WindowSmoother', 'build_smoother', 'smooth_keypoints', 'DEFAULT_SIGMA',
     'PoseTracker', 'Track', 'keypoint_oks', 'VideoPoseTracker',
-    'make_walking_poses', 'measure_tracking_cost'
+    'make_walking_poses', 'measure_tracking_cost', 'ARENA_SMOOTHERS',
+    'arena_clips', 'measure_arena_tracking', 'read_video_frames',
+    'render_arena_report', 'assign_to_ground_truth', 'count_id_switches',
+    'jitter', 'keypoint_errors', 'match_to_ground_truth',
+    'mean_keypoint_distance'
 ]
