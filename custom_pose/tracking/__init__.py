@@ -24,7 +24,7 @@ from .evaluation import (assign_to_ground_truth, count_id_switches, jitter,
                          mean_keypoint_distance)
 from .instances import BBOX_SOURCES, PoseInstance
 from .propagation import (START_SOURCES, BoxPropagator, bbox_from_keypoints,
-                          box_iou, clip_bbox, parse_roi)
+                          box_iou, clip_bbox, parse_roi, search_windows)
 from .smoothing import (SMOOTH_METHODS, KeypointSmoother, OneEuroFilter,
                         OneEuroSmoother, WindowSmoother, build_smoother,
                         smooth_keypoints)
@@ -34,6 +34,7 @@ from .video_tracker import VideoPoseTracker
 __all__ = [
     'BBOX_SOURCES', 'PoseInstance', 'START_SOURCES', 'BoxPropagator',
     'bbox_from_keypoints', 'box_iou', 'clip_bbox', 'parse_roi',
+    'search_windows',
     'SMOOTH_METHODS', 'KeypointSmoother', 'OneEuroFilter', 'OneEuroSmoother',
     'WindowSmoother', 'build_smoother', 'smooth_keypoints', 'DEFAULT_SIGMA',
     'PoseTracker', 'Track', 'keypoint_oks', 'VideoPoseTracker',

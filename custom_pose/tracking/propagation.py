@@ -7,7 +7,11 @@ input and its keypoints are lost. :class:`BoxPropagator` starts from the
 whole frame, a region of interest or a detector; from then on each
 animal's box is the box of its previous pose's labelled keypoints, enlarged;
 when a pose's mean score drops below a threshold (the animal was lost), the
-start box or the detector takes over again.
+start box or the detector takes over again. Without a detector, the start
+box can be searched: windows of a few sizes slide over it
+(:func:`search_windows`), and the poses the model is surest of are kept
+(:meth:`~custom_pose.tracking.VideoPoseTracker`), so a small animal is found
+in a large frame.
 """
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -15,7 +19,7 @@ import numpy as np
 
 __all__ = [
     'START_SOURCES', 'parse_roi', 'clip_bbox', 'bbox_from_keypoints',
-    'box_iou', 'BoxPropagator'
+    'box_iou', 'search_windows', 'BoxPropagator'
 ]
 
 #: Where the first box comes from (and the fallback when a pose is lost).
@@ -64,6 +68,31 @@ def box_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
     a = torch.as_tensor(np.asarray(boxes1, np.float32).reshape(-1, 4))
     b = torch.as_tensor(np.asarray(boxes2, np.float32).reshape(-1, 4))
     return _box_iou(a, b).numpy()
+
+
+def search_windows(region: np.ndarray,
+                   scales: Sequence[float]) -> np.ndarray:
+    """Square windows sliding over ``region`` with half-window steps.
+
+    Args:
+        region (np.ndarray): (4, ) ``xyxy`` box to search.
+        scales (Sequence[float]): Window sides as fractions of the region's
+            shorter side, each in (0, 1).
+
+    Returns:
+        np.ndarray: (M, 4) float32 ``xyxy`` windows covering the region
+        (the last row and column flush with its far edges).
+    """
+    x1, y1, x2, y2 = (float(v) for v in region)
+    windows = []
+    for scale in scales:
+        side = scale * min(x2 - x1, y2 - y1)
+        xs = np.arange(x1, x2 - side + 1e-3, side / 2)
+        ys = np.arange(y1, y2 - side + 1e-3, side / 2)
+        xs = np.unique(np.append(xs, x2 - side))
+        ys = np.unique(np.append(ys, y2 - side))
+        windows += [[x, y, x + side, y + side] for y in ys for x in xs]
+    return np.asarray(windows, np.float32).reshape(-1, 4)
 
 
 def bbox_from_keypoints(keypoints: np.ndarray,
@@ -117,10 +146,12 @@ class BoxPropagator:
     (:func:`bbox_from_keypoints`, source ``'propagated'``). A pose below it
     is lost: with a detector, the detector runs on the next frame and its
     boxes that overlap no propagated box (IoU < ``nms_iou``) are added;
-    without one, when no pose is left the start box is used again. Of two
-    propagated boxes that overlap by ``nms_iou`` or more (two poses on one
-    animal), the one of the pose with the higher mean score is kept
-    (mmpose's ``nms``).
+    without one, when no pose is left the start box is used again, with
+    ``search_scales`` also the windows of :func:`search_windows` over it
+    (source ``'search'``; :class:`~custom_pose.tracking.VideoPoseTracker`
+    keeps the surest poses of them). Of two propagated boxes that overlap by
+    ``nms_iou`` or more (two poses on one animal), the one of the pose with
+    the higher mean score is kept (mmpose's ``nms``).
 
     Args:
         start (str): ``'full_frame'``, ``'roi'`` or ``'detector'``.
@@ -143,6 +174,10 @@ class BoxPropagator:
             same animal: a detection overlapping a propagated box is
             dropped, and of two propagated boxes the less sure one.
             Defaults to 0.5.
+        search_scales (Sequence[float]): Window sides, as fractions of the
+            start box's shorter side, searched with the whole frame or ROI
+            when there is no pose to follow; empty (the default): the start
+            box alone. Not with a detector.
     """
 
     def __init__(self,
@@ -156,7 +191,8 @@ class BoxPropagator:
                  min_keypoints: int = 2,
                  min_size: float = 8.0,
                  redetect_interval: int = 0,
-                 nms_iou: float = 0.5) -> None:
+                 nms_iou: float = 0.5,
+                 search_scales: Sequence[float] = ()) -> None:
         if start not in START_SOURCES:
             raise ValueError(
                 f'start must be one of {START_SOURCES}, got {start!r}')
@@ -169,6 +205,13 @@ class BoxPropagator:
         if redetect_interval < 0:
             raise ValueError(
                 f'redetect_interval must be >= 0, got {redetect_interval}')
+        search_scales = tuple(float(v) for v in search_scales)
+        if any(not 0 < v < 1 for v in search_scales):
+            raise ValueError('search_scales must lie in (0, 1) (fractions '
+                             f'of the start box), got {search_scales}')
+        if search_scales and start == 'detector':
+            raise ValueError('search_scales: the detector gives the start '
+                             'boxes, there is nothing to search')
         self.start = start
         self.roi = None if roi is None else np.asarray(
             roi, np.float32).reshape(4)
@@ -181,6 +224,7 @@ class BoxPropagator:
         self.min_size = float(min_size)
         self.redetect_interval = int(redetect_interval)
         self.nms_iou = float(nms_iou)
+        self.search_scales = search_scales
         self.reset()
 
     def reset(self) -> None:
@@ -191,7 +235,8 @@ class BoxPropagator:
 
     def start_boxes(self,
                     frame: np.ndarray) -> Tuple[np.ndarray, List[str]]:
-        """The start boxes of ``frame`` and their source."""
+        """The start boxes of ``frame`` and their source (with
+        ``search_scales``: the start box, then its search windows)."""
         h, w = frame.shape[:2]
         if self.start == 'detector':
             boxes = np.asarray(self.detector(frame), np.float32).reshape(-1, 4)
@@ -205,8 +250,17 @@ class BoxPropagator:
                 raise ValueError(
                     f'--roi {",".join(f"{v:g}" for v in self.roi)} lies '
                     f'outside the {w}x{h} frame')
-            return box[None], ['roi']
-        return np.array([[0, 0, w, h]], np.float32), ['full_frame']
+            return self._with_windows(box, 'roi')
+        return self._with_windows(np.array([0, 0, w, h], np.float32),
+                                  'full_frame')
+
+    def _with_windows(self, box: np.ndarray,
+                      source: str) -> Tuple[np.ndarray, List[str]]:
+        """``box`` and, when propagating, its search windows."""
+        scales = self.search_scales if self.propagate else ()
+        windows = search_windows(box, scales)
+        return (np.concatenate([box[None], windows]),
+                [source] + ['search'] * len(windows))
 
     def pose_box(self, keypoints: np.ndarray, scores: np.ndarray,
                  frame_size: Tuple[int, int]) -> Optional[np.ndarray]:

@@ -6,7 +6,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from .instances import PoseInstance
-from .propagation import START_SOURCES, BoxPropagator
+from .propagation import BoxPropagator, box_iou
 from .tracker import PoseTracker
 
 __all__ = ['VideoPoseTracker']
@@ -32,11 +32,16 @@ class VideoPoseTracker:
             ``--track-box``.
         tracker (PoseTracker, optional): ``None``: ids are left at ``-1``.
         refine_start (int): When a pose comes from a start box (whole frame,
-            ROI, detector) and propagation is on, estimate it again this many
-            times in the same frame in the box of its own keypoints (the
-            pose is then ``'propagated'``). A small animal in a large frame
-            is found on the first frame this way instead of one frame
-            later. Defaults to 1.
+            ROI, search window, detector) and propagation is on, estimate it
+            again this many times in the same frame in the box of its own
+            keypoints (the pose is then ``'propagated'``). A small animal in
+            a large frame is found on the first frame this way instead of
+            one frame later. Defaults to 1.
+        max_search_poses (int): With the propagator's ``search_scales``,
+            the poses kept of the whole frame (or ROI) and its search
+            windows: the surest ones (mean keypoint score at least the
+            propagator's ``min_mean_score``, boxes overlapping by less than
+            its ``nms_iou``), at least the surest one. Defaults to 1.
 
     Example::
 
@@ -54,14 +59,19 @@ class VideoPoseTracker:
                  pose_fn: PoseFn,
                  propagator: Optional[BoxPropagator] = None,
                  tracker: Optional[PoseTracker] = None,
-                 refine_start: int = 1) -> None:
+                 refine_start: int = 1,
+                 max_search_poses: int = 1) -> None:
         if refine_start < 0:
             raise ValueError(f'refine_start must be >= 0, got {refine_start}')
+        if max_search_poses < 1:
+            raise ValueError(
+                f'max_search_poses must be >= 1, got {max_search_poses}')
         self.pose_fn = pose_fn
         self.propagator = propagator if propagator is not None else \
             BoxPropagator('full_frame', propagate=False)
         self.tracker = tracker
         self.refine_start = int(refine_start)
+        self.max_search_poses = int(max_search_poses)
         self.reset()
 
     def reset(self) -> None:
@@ -74,13 +84,41 @@ class VideoPoseTracker:
         self.seconds: Dict[str, float] = dict(
             propagation=0.0, pose=0.0, tracking=0.0)
 
+    def _select_search(
+            self, frame: np.ndarray, boxes: np.ndarray, sources: List[str],
+            kpts: np.ndarray, scores: np.ndarray
+    ) -> Tuple[np.ndarray, List[str], np.ndarray, np.ndarray]:
+        """Of the poses of the start box and its search windows keep the
+        surest (see ``max_search_poses``); the other poses stay."""
+        h, w = frame.shape[:2]
+        searched = [i for i, s in enumerate(sources)
+                    if s in ('full_frame', 'roi', 'search')]
+        searched.sort(key=lambda i: -float(np.mean(scores[i])))
+        kept, kept_boxes = [], []
+        for i in searched:
+            box = self.propagator.pose_box(kpts[i], scores[i], (w, h))
+            if box is None:
+                continue
+            if kept_boxes and box_iou(box[None], np.stack(kept_boxes)).max(
+            ) >= self.propagator.nms_iou:
+                continue
+            kept.append(i)
+            kept_boxes.append(box)
+            if len(kept) == self.max_search_poses:
+                break
+        if not kept:
+            kept = searched[:1]
+        keep = sorted(set(range(len(sources))) - set(searched) | set(kept))
+        return (boxes[keep], [sources[i] for i in keep], kpts[keep],
+                scores[keep])
+
     def _refine(self, frame: np.ndarray, boxes: np.ndarray, sources: List[str],
                 kpts: np.ndarray, scores: np.ndarray) -> None:
         h, w = frame.shape[:2]
         for _ in range(self.refine_start):
             todo, new_boxes = [], []
             for i, source in enumerate(sources):
-                if source not in START_SOURCES:
+                if source == 'propagated':
                     continue
                 box = self.propagator.pose_box(kpts[i], scores[i], (w, h))
                 if box is not None:
@@ -109,6 +147,9 @@ class VideoPoseTracker:
         if len(boxes):
             kpts, scores = self.pose_fn(frame, boxes)
             kpts, scores = np.array(kpts), np.array(scores)
+            if 'search' in sources:
+                boxes, sources, kpts, scores = self._select_search(
+                    frame, boxes, sources, kpts, scores)
             if self.propagator.propagate and self.refine_start:
                 self._refine(frame, boxes, sources, kpts, scores)
         else:
