@@ -8,8 +8,10 @@ their ground truth.
 :class:`~custom_pose.tracking.VideoPoseTracker` on
 
 1. the one-animal arena clip, with the whole frame as the box in every
-   frame (the full-frame demo's default) and with ``--track-box``
-   (propagation from the whole frame): keypoint error of each;
+   frame (the full-frame demo's default), with ``--track-box`` starting
+   from the whole frame, and with ``--track-box`` searching the frame with
+   windows of ``search_scales`` when there is no pose to follow: keypoint
+   error of each;
 2. the two-animal clip (the animals cross), with ``--track-box``, track ids
    and a stand-in detector that gives the ground-truth boxes of the animals
    in the frame every ``redetect_interval`` frames: identity switches on the
@@ -258,6 +260,7 @@ def measure_arena_tracking(pose_fn: PoseFn,
                            fps: int = 25,
                            noise_px: float = 3.0,
                            redetect_interval: int = 8,
+                           search_scales: Sequence[float] = (0.5, 0.35),
                            smoothers: Sequence[str] = ARENA_SMOOTHERS,
                            log: Optional[Log] = None) -> dict:
     """Box propagation, identity switches and smoothing on the arena clips.
@@ -277,13 +280,16 @@ def measure_arena_tracking(pose_fn: PoseFn,
             every predicted keypoint before smoothing, image pixels.
         redetect_interval (int): Frames between the stand-in detector's
             runs on the two-animal clip (and when a pose is lost).
+        search_scales (Sequence[float]): Windows of the ``--track-box``
+            search (see :class:`BoxPropagator`).
         smoothers (Sequence[str]): Methods compared (``none`` first as the
             reference).
         log (callable, optional): Progress messages.
 
     Returns:
-        dict: ``settings``, ``propagation`` (``whole_frame`` and
-        ``track_box`` error statistics and their ``error_ratio``),
+        dict: ``settings``, ``propagation`` (``whole_frame``,
+        ``track_box_no_search`` and ``track_box`` error statistics, and
+        ``error_ratio`` of the first to the last),
         ``identity`` (switches, animals followed, error on the two-animal
         frames) and ``smoothing`` (one row per method).
     """
@@ -302,16 +308,19 @@ def measure_arena_tracking(pose_fn: PoseFn,
     def tracker() -> PoseTracker:
         return PoseTracker(sigmas=sigmas)
 
-    log('arena: one animal, whole frame as the box')
-    whole, ms = _run(VideoPoseTracker(
-        pose_fn, BoxPropagator('full_frame', propagate=False)), frames1)
-    whole = _box_run(whole, gt1, ms)
-    log('arena: one animal, --track-box')
-    prop_out, ms = _run(
-        VideoPoseTracker(pose_fn, BoxPropagator('full_frame'), tracker()),
-        frames1)
-    prop = _box_run(prop_out, gt1, ms)
-    ratio = whole['stats']['mean'] / max(prop['stats']['mean'], 1e-9)
+    runs = dict(
+        whole_frame=BoxPropagator('full_frame', propagate=False),
+        track_box_no_search=BoxPropagator('full_frame'),
+        track_box=BoxPropagator('full_frame', search_scales=search_scales))
+    boxes = {}
+    for key, propagator in runs.items():
+        log(f'arena: one animal, {key}')
+        out, ms = _run(VideoPoseTracker(pose_fn, propagator, tracker()),
+                       frames1)
+        boxes[key] = _box_run(out, gt1, ms)
+    prop = boxes['track_box']
+    ratio = boxes['whole_frame']['stats']['mean'] / max(
+        prop['stats']['mean'], 1e-9)
 
     log('arena: two animals, --track-box + track ids')
     detector = _GroundTruthBoxes(gt2)
@@ -332,9 +341,10 @@ def measure_arena_tracking(pose_fn: PoseFn,
         settings=dict(
             seed=seed, frames=num_frames, size=list(image_size), fps=fps,
             noise_px=noise_px, redetect_interval=redetect_interval,
+            search_scales=list(search_scales),
             clips={k: osp.basename(v['video']) for k, v in clips.items()}),
         propagation=dict(
-            whole_frame=whole['stats'], track_box=prop['stats'],
+            {key: run['stats'] for key, run in boxes.items()},
             error_ratio=ratio),
         identity=identity,
         smoothing=dict(noisy=rows, clean=rows_clean,
@@ -356,15 +366,19 @@ def render_arena_report(result: dict) -> List[str]:
         '| boxes (one animal) | mean error px | median px | within 10 px '
         '| frames on the animal | ms/frame |', '|---|---|---|---|---|---|'
     ]
+    search = ', '.join(f'{v:g}' for v in s['search_scales'])
     for key, name in (('whole_frame', 'whole frame (default)'),
-                      ('track_box', '`--track-box`')):
+                      ('track_box_no_search',
+                       '`--track-box --search-scales none`'),
+                      ('track_box', f'`--track-box` (search windows '
+                       f'{search})')):
         r = p[key]
         lines.append(
             f'| {name} | {_f(r["mean"], 1)} | {_f(r["median"], 1)} | '
             f'{_f(100 * r["within_10px"], 0)} % | {r["frames_matched"]} / '
             f'{r["frames"]} | {_f(r["ms_per_frame"], 1)} |')
-    lines += ['', f'Error ratio whole frame / `--track-box`: '
-              f'{_f(p["error_ratio"], 1)}x.']
+    lines += ['', f'Error ratio whole frame / `--track-box` (with the '
+              f'search): {_f(p["error_ratio"], 1)}x.']
     i = result['identity']
     lines += [
         '', f'Two animals crossing (`--track-box`, track ids; a stand-in '

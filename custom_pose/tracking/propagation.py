@@ -13,7 +13,7 @@ box can be searched: windows of a few sizes slide over it
 (:meth:`~custom_pose.tracking.VideoPoseTracker`), so a small animal is found
 in a large frame.
 """
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -101,7 +101,8 @@ def bbox_from_keypoints(keypoints: np.ndarray,
                         kpt_thr: float = 0.3,
                         enlarge: float = 1.25,
                         min_keypoints: int = 2,
-                        min_size: float = 8.0) -> Optional[np.ndarray]:
+                        min_size: Union[float, np.ndarray] = 8.0
+                        ) -> Optional[np.ndarray]:
     """The box of a pose's labelled keypoints, enlarged and clipped.
 
     Args:
@@ -112,8 +113,9 @@ def bbox_from_keypoints(keypoints: np.ndarray,
         enlarge (float): Factor on the width and height of the keypoints'
             box, about its centre (the body reaches past the joints).
         min_keypoints (int): Fewer labelled keypoints give no box.
-        min_size (float): Smallest width and height before clipping
-            (a pose whose labelled keypoints lie on a line).
+        min_size (float | np.ndarray): Smallest width and height before
+            clipping (a pose whose labelled keypoints lie on a line), or
+            (2, ) per axis.
 
     Returns:
         np.ndarray | None: (4, ) ``xyxy`` float32, or ``None`` when too few
@@ -161,7 +163,12 @@ class BoxPropagator:
             ``start='detector'``.
         propagate (bool): ``False`` uses the start boxes in every frame
             (the demos' behaviour without ``--track-box``).
-        enlarge (float): See :func:`bbox_from_keypoints`. Defaults to 1.25.
+        enlarge (float): See :func:`bbox_from_keypoints`. Defaults to 1.4:
+            the keypoints the model is sure of span less than the animal's
+            box (by about 1.15 x 1.1 with all of them labelled), and a crop
+            that cuts the animal loses the keypoints of the part cut off;
+            1.25 let the box slide onto the head of a walking animal on the
+            arena clip (:mod:`custom_pose.tracking.arena`).
         kpt_thr (float): Score above which a keypoint counts as labelled.
         min_mean_score (float): Mean keypoint score below which a pose is
             lost. Defaults to 0.3.
@@ -175,9 +182,15 @@ class BoxPropagator:
             dropped, and of two propagated boxes the less sure one.
             Defaults to 0.5.
         search_scales (Sequence[float]): Window sides, as fractions of the
-            start box's shorter side, searched with the whole frame or ROI
-            when there is no pose to follow; empty (the default): the start
-            box alone. Not with a detector.
+            start box's shorter side, searched instead of the whole frame or
+            ROI when there is no pose to follow (1: the start box itself);
+            empty (the default): the start box alone. Not with a detector.
+        max_shrink (float): A box propagated from a pose that was itself
+            estimated in a propagated box keeps at least ``1 - max_shrink``
+            of that box's width and height: a crop that cut off part of the
+            animal loses those keypoints' scores, and without this limit
+            the next box would be cut further until it holds only a head.
+            Defaults to 0.1.
     """
 
     def __init__(self,
@@ -185,14 +198,15 @@ class BoxPropagator:
                  roi: Optional[Sequence[float]] = None,
                  detector: Optional[Detector] = None,
                  propagate: bool = True,
-                 enlarge: float = 1.25,
+                 enlarge: float = 1.4,
                  kpt_thr: float = 0.3,
                  min_mean_score: float = 0.3,
                  min_keypoints: int = 2,
                  min_size: float = 8.0,
                  redetect_interval: int = 0,
                  nms_iou: float = 0.5,
-                 search_scales: Sequence[float] = ()) -> None:
+                 search_scales: Sequence[float] = (),
+                 max_shrink: float = 0.1) -> None:
         if start not in START_SOURCES:
             raise ValueError(
                 f'start must be one of {START_SOURCES}, got {start!r}')
@@ -206,9 +220,11 @@ class BoxPropagator:
             raise ValueError(
                 f'redetect_interval must be >= 0, got {redetect_interval}')
         search_scales = tuple(float(v) for v in search_scales)
-        if any(not 0 < v < 1 for v in search_scales):
-            raise ValueError('search_scales must lie in (0, 1) (fractions '
+        if any(not 0 < v <= 1 for v in search_scales):
+            raise ValueError('search_scales must lie in (0, 1] (fractions '
                              f'of the start box), got {search_scales}')
+        if not 0 <= max_shrink < 1:
+            raise ValueError(f'max_shrink must be in [0, 1), got {max_shrink}')
         if search_scales and start == 'detector':
             raise ValueError('search_scales: the detector gives the start '
                              'boxes, there is nothing to search')
@@ -225,11 +241,14 @@ class BoxPropagator:
         self.redetect_interval = int(redetect_interval)
         self.nms_iou = float(nms_iou)
         self.search_scales = search_scales
+        self.max_shrink = float(max_shrink)
         self.reset()
 
     def reset(self) -> None:
         """Forget the previous poses (the next frame uses the start boxes)."""
-        self._poses: List[Tuple[np.ndarray, np.ndarray]] = []
+        # keypoints, scores and (for a propagated one) the box of each pose
+        self._poses: List[Tuple[np.ndarray, np.ndarray,
+                                Optional[np.ndarray]]] = []
         self._frame_size: Optional[Tuple[int, int]] = None
         self.frame_index = 0
 
@@ -256,22 +275,37 @@ class BoxPropagator:
 
     def _with_windows(self, box: np.ndarray,
                       source: str) -> Tuple[np.ndarray, List[str]]:
-        """``box`` and, when propagating, its search windows."""
-        scales = self.search_scales if self.propagate else ()
-        windows = search_windows(box, scales)
-        return (np.concatenate([box[None], windows]),
-                [source] + ['search'] * len(windows))
+        """``box``, or when propagating with ``search_scales`` its search
+        windows (and itself for scale 1)."""
+        if not (self.propagate and self.search_scales):
+            return box[None], [source]
+        windows = search_windows(box, [s for s in self.search_scales
+                                       if s < 1])
+        whole = [box] if 1 in self.search_scales else []
+        return (np.concatenate([np.reshape(whole, (-1, 4)),
+                                windows]).astype(np.float32),
+                [source] * len(whole) + ['search'] * len(windows))
 
-    def pose_box(self, keypoints: np.ndarray, scores: np.ndarray,
-                 frame_size: Tuple[int, int]) -> Optional[np.ndarray]:
+    def pose_box(self,
+                 keypoints: np.ndarray,
+                 scores: np.ndarray,
+                 frame_size: Tuple[int, int],
+                 previous: Optional[np.ndarray] = None
+                 ) -> Optional[np.ndarray]:
         """The box a pose gives the next frame, ``None`` when it is lost
         (mean score below ``min_mean_score`` or too few labelled
-        keypoints)."""
+        keypoints). ``previous``: the propagated box the pose was estimated
+        in (see ``max_shrink``)."""
         if float(np.mean(scores)) < self.min_mean_score:
             return None
+        min_size = self.min_size
+        if previous is not None:
+            min_size = np.maximum(
+                min_size, (1 - self.max_shrink) *
+                (np.asarray(previous[2:]) - np.asarray(previous[:2])))
         return bbox_from_keypoints(keypoints, scores, frame_size,
                                    self.kpt_thr, self.enlarge,
-                                   self.min_keypoints, self.min_size)
+                                   self.min_keypoints, min_size)
 
     def boxes(self, frame: np.ndarray) -> Tuple[np.ndarray, List[str]]:
         """Boxes to estimate poses in, for ``frame``.
@@ -288,8 +322,8 @@ class BoxPropagator:
         propagated = []
         lost = False
         if self.propagate and self._frame_size == size:
-            for kpts, scores in self._poses:
-                box = self.pose_box(kpts, scores, size)
+            for kpts, scores, previous in self._poses:
+                box = self.pose_box(kpts, scores, size, previous)
                 if box is None:
                     lost = True
                 else:
@@ -317,16 +351,30 @@ class BoxPropagator:
             boxes, sources = self.start_boxes(frame)
         return boxes, sources
 
-    def update(self, frame: np.ndarray, keypoints: np.ndarray,
-               scores: np.ndarray) -> None:
+    def update(self,
+               frame: np.ndarray,
+               keypoints: np.ndarray,
+               scores: np.ndarray,
+               boxes: Optional[np.ndarray] = None,
+               sources: Optional[Sequence[str]] = None) -> None:
         """Record the poses estimated in the boxes of :meth:`boxes`.
 
         Args:
             frame (np.ndarray): The frame (for its size).
             keypoints (np.ndarray): (N, K, 2) keypoints, image pixels.
             scores (np.ndarray): (N, K) scores.
+            boxes (np.ndarray, optional): (N, 4) the boxes they were
+                estimated in, and ``sources`` their sources: the propagated
+                ones limit how fast the next boxes shrink (``max_shrink``).
         """
         h, w = frame.shape[:2]
         self._frame_size = (w, h)
-        self._poses = [(np.asarray(k, np.float32), np.asarray(s, np.float32))
-                       for k, s in zip(keypoints, scores)]
+        n = len(keypoints)
+        previous: List[Optional[np.ndarray]] = [None] * n
+        if boxes is not None and sources is not None:
+            previous = [
+                np.asarray(b, np.float32) if s == 'propagated' else None
+                for b, s in zip(boxes, sources)
+            ]
+        self._poses = [(np.asarray(k, np.float32), np.asarray(s, np.float32),
+                        p) for k, s, p in zip(keypoints, scores, previous)]

@@ -156,7 +156,7 @@ class VideoPoseTracker:
             kpts = np.zeros((0, 0, 2), np.float32)
             scores = np.zeros((0, 0), np.float32)
         t2 = time.perf_counter()
-        self.propagator.update(frame, kpts, scores)
+        self.propagator.update(frame, kpts, scores, boxes, sources)
         t3 = time.perf_counter()
         if self.tracker is not None:
             ids = self.tracker.update(kpts, scores, boxes)

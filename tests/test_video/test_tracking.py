@@ -119,8 +119,10 @@ def test_two_poses_on_one_animal_give_one_box():
     assert sources == ['propagated', 'propagated']
     # the surer of the two overlapping poses, and the separate animal
     np.testing.assert_allclose(
-        boxes, [bbox_from_keypoints(pose + 2, [1, 1], (640, 480)),
-                bbox_from_keypoints(pose + 300, [1, 1], (640, 480))])
+        boxes, [bbox_from_keypoints(pose + 2, [1, 1], (640, 480),
+                                    enlarge=prop.enlarge),
+                bbox_from_keypoints(pose + 300, [1, 1], (640, 480),
+                                    enlarge=prop.enlarge)])
 
 
 def _small_animal_model(truth_per_frame, noise_per_input_px=1.5,
@@ -178,6 +180,14 @@ def test_video_tracker_propagation_beats_the_whole_frame_on_a_small_animal():
 
 
 def test_search_windows_cover_the_region():
+    prop = BoxPropagator('full_frame', search_scales=[1, 0.5])
+    boxes, sources = prop.start_boxes(FRAME)
+    assert sources == ['full_frame'] + ['search'] * 15
+    np.testing.assert_allclose(boxes[0], [0, 0, 640, 480])
+    # no search without propagation (the same box in every frame)
+    assert BoxPropagator('full_frame', search_scales=[0.5],
+                         propagate=False).start_boxes(FRAME)[1] == [
+                             'full_frame']
     windows = search_windows(np.array([0, 0, 640, 480]), [0.5])
     # 240 px windows, 120 px steps, the last ones flush with the far edges
     assert windows.shape == (5 * 3, 4)
@@ -188,8 +198,8 @@ def test_search_windows_cover_the_region():
     assert roi[:, :2].min(axis=0).tolist() == [100, 50]
     assert roi[:, 2:].max(axis=0).tolist() == [300, 150]
     assert len(search_windows(np.array([0, 0, 64, 48]), [])) == 0
-    with pytest.raises(ValueError, match=r'search_scales must lie in \(0, 1\)'):
-        BoxPropagator('full_frame', search_scales=[1.0])
+    with pytest.raises(ValueError, match=r'search_scales must lie in \(0, 1\]'):
+        BoxPropagator('full_frame', search_scales=[1.5])
     with pytest.raises(ValueError, match='nothing to search'):
         BoxPropagator('detector', detector=lambda f: np.zeros((0, 4)),
                       search_scales=[0.5])
@@ -235,9 +245,9 @@ def test_search_finds_a_small_animal_the_whole_frame_misses():
     search = VideoPoseTracker(
         counted, BoxPropagator('full_frame', search_scales=[0.5, 0.35]))
     (inst, ) = search(FRAME)
-    # the whole frame + 15 + 28 windows in one call, then the surest
-    # window's pose estimated again in its own box
-    assert calls == [1 + 15 + 35, 1]
+    # 5 x 3 + 7 x 5 windows in one call (not the whole frame), then the
+    # surest window's pose estimated again in its own box
+    assert calls == [15 + 35, 1]
     assert inst.bbox_source == 'propagated'
     assert _err(inst.keypoints_raw, truth) < 2.0
     # from then on the propagated box alone

@@ -106,16 +106,21 @@ def test_measure_arena_tracking_with_a_real_model(res18_model, tmp_path):
         inferencer.infer_bboxes, names, str(tmp_path), sigmas=meta['sigmas'],
         num_frames=9, image_size=(256, 192), noise_px=3.0,
         redetect_interval=4, log=messages.append)
-    assert len(messages) == 4
+    assert len(messages) == 5
     prop = result['propagation']
     whole, track = prop['whole_frame'], prop['track_box']
-    assert whole['frames'] == track['frames'] == 9
-    # the whole frame in every frame; --track-box: the whole frame once,
-    # then (refined in the same frame, and from then on) propagated boxes,
-    # or the whole frame again when the pose was lost
+    plain = prop['track_box_no_search']
+    assert whole['frames'] == track['frames'] == plain['frames'] == 9
+    # the whole frame in every frame; --track-box: the whole frame (and
+    # with the search its windows) once, then (refined in the same frame,
+    # and from then on) propagated boxes, or the start again when the pose
+    # was lost
     assert whole['bbox_sources'] == {'full_frame': 9}
     assert sum(track['bbox_sources'].values()) == 9
-    assert set(track['bbox_sources']) <= {'full_frame', 'propagated'}
+    assert sum(plain['bbox_sources'].values()) == 9
+    assert set(plain['bbox_sources']) <= {'full_frame', 'propagated'}
+    assert set(track['bbox_sources']) <= {'full_frame', 'search',
+                                          'propagated'}
     assert prop['error_ratio'] == pytest.approx(whole['mean'] /
                                                 track['mean'])
     assert whole['keypoints'] == track['keypoints'] > 9 * 10
@@ -135,4 +140,5 @@ def test_measure_arena_tracking_with_a_real_model(res18_model, tmp_path):
     lags = {r['method']: r['lag_frames'] for r in sm['noisy']}
     assert lags == dict(none=0, oneeuro=0, savgol=5, gaussian=5)
     report = '\n'.join(render_arena_report(result))
-    assert '| `--track-box` |' in report and 'identity switches' in report
+    assert '| `--track-box` (search windows 0.5, 0.35) |' in report
+    assert 'identity switches' in report
