@@ -18,6 +18,9 @@ import sys
 
 from custom_pose.datasets.synthetic import (CATEGORY_IDS,
                                             generate_synthetic_animalpose)
+from custom_pose.utils import cli
+
+PROG = 'make_synthetic_animalpose.py'
 
 # default output: <repo root>/data/animalpose_synthetic, independent of cwd
 _DEFAULT_OUT = osp.join(
@@ -27,6 +30,7 @@ _DEFAULT_OUT = osp.join(
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
+        prog=PROG,
         description='Generate a seeded synthetic Animal-Pose dataset '
         '(keypoints.json + images/ + clip.mp4) in the original release '
         'format.')
@@ -120,8 +124,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@cli.one_line_errors(PROG)
 def main(argv=None) -> int:
     args = parse_args(argv)
+    cli.check_output_dir(args.out_dir, '--out-dir')
     try:
         summary = generate_synthetic_animalpose(
             args.out_dir,
@@ -141,8 +147,8 @@ def main(argv=None) -> int:
             arena_size=tuple(args.arena_size),
             jpeg_quality=args.jpeg_quality,
             progress=not args.no_progress)
-    except ValueError as err:
-        print(f'error: {err}', file=sys.stderr)
+    except ValueError as err:  # argument values the generator refuses
+        cli.print_error(PROG, str(err))
         return 2
     clip = summary['clip']
     clip_msg = (f', clip {clip["num_frames"]} frames -> {clip["video"]}'
