@@ -17,6 +17,8 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from custom_pose.errors import InputError
+
 __all__ = [
     'START_SOURCES', 'parse_roi', 'clip_bbox', 'bbox_from_keypoints',
     'box_iou', 'search_windows', 'BoxPropagator'
@@ -34,7 +36,7 @@ def parse_roi(text: str) -> np.ndarray:
     """Parse ``--roi x1,y1,x2,y2`` (image pixels).
 
     Raises:
-        ValueError: Not four numbers, or ``x2 <= x1`` / ``y2 <= y1``.
+        InputError: Not four numbers, or ``x2 <= x1`` / ``y2 <= y1``.
     """
     parts = [p.strip() for p in str(text).split(',')]
     try:
@@ -42,11 +44,11 @@ def parse_roi(text: str) -> np.ndarray:
     except ValueError:
         values = []
     if len(values) != 4:
-        raise ValueError(f'--roi {text!r}: expected four numbers x1,y1,x2,y2 '
+        raise InputError(f'--roi {text!r}: expected four numbers x1,y1,x2,y2 '
                          '(image pixels), e.g. --roi 100,50,400,300')
     x1, y1, x2, y2 = values
     if x2 <= x1 or y2 <= y1 or x1 < 0 or y1 < 0:
-        raise ValueError(f'--roi {text!r}: need 0 <= x1 < x2 and 0 <= y1 < '
+        raise InputError(f'--roi {text!r}: need 0 <= x1 < x2 and 0 <= y1 < '
                          'y2 (top-left corner, then bottom-right corner)')
     return np.array(values, np.float32)
 
@@ -182,9 +184,11 @@ class BoxPropagator:
             dropped, and of two propagated boxes the less sure one.
             Defaults to 0.5.
         search_scales (Sequence[float]): Window sides, as fractions of the
-            start box's shorter side, searched instead of the whole frame or
-            ROI when there is no pose to follow (1: the start box itself);
-            empty (the default): the start box alone. Not with a detector.
+            start box's shorter side, searched when there is no pose to
+            follow, with the ROI (a user's box around the animal) but
+            instead of the whole frame (in which a small animal is a few
+            pixels of the model input; scale 1 adds it); empty (the
+            default): the start box alone. Not with a detector.
         max_shrink (float): A box propagated from a pose that was itself
             estimated in a propagated box keeps at least ``1 - max_shrink``
             of that box's width and height: a crop that cut off part of the
@@ -266,7 +270,7 @@ class BoxPropagator:
         if self.start == 'roi':
             box = clip_bbox(self.roi, (w, h))
             if box[2] - box[0] < 1 or box[3] - box[1] < 1:
-                raise ValueError(
+                raise InputError(
                     f'--roi {",".join(f"{v:g}" for v in self.roi)} lies '
                     f'outside the {w}x{h} frame')
             return self._with_windows(box, 'roi')
@@ -276,12 +280,12 @@ class BoxPropagator:
     def _with_windows(self, box: np.ndarray,
                       source: str) -> Tuple[np.ndarray, List[str]]:
         """``box``, or when propagating with ``search_scales`` its search
-        windows (and itself for scale 1)."""
+        windows (and itself for a ROI, or for scale 1)."""
         if not (self.propagate and self.search_scales):
             return box[None], [source]
         windows = search_windows(box, [s for s in self.search_scales
                                        if s < 1])
-        whole = [box] if 1 in self.search_scales else []
+        whole = [box] if source == 'roi' or 1 in self.search_scales else []
         return (np.concatenate([np.reshape(whole, (-1, 4)),
                                 windows]).astype(np.float32),
                 [source] * len(whole) + ['search'] * len(windows))

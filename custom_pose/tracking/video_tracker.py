@@ -156,21 +156,43 @@ class VideoPoseTracker:
             kpts = np.zeros((0, 0, 2), np.float32)
             scores = np.zeros((0, 0), np.float32)
         t2 = time.perf_counter()
-        self.propagator.update(frame, kpts, scores, boxes, sources)
-        t3 = time.perf_counter()
+        self.seconds['propagation'] += t1 - t0
+        self.seconds['pose'] += t2 - t1
+        return self.record(frame, boxes, sources, kpts, scores)
+
+    def record(self, frame: np.ndarray, boxes: np.ndarray,
+               sources: List[str], keypoints: np.ndarray,
+               scores: np.ndarray) -> List[PoseInstance]:
+        """Finish a frame whose poses were estimated elsewhere (e.g. many
+        frames in one batch, when the boxes do not depend on the previous
+        poses): hand them to the propagator, give them track ids.
+
+        Args:
+            frame (np.ndarray): (H, W, 3) the frame.
+            boxes (np.ndarray): (N, 4) the boxes the poses were estimated
+                in, and ``sources`` their sources.
+            keypoints (np.ndarray): (N, K, 2). scores (np.ndarray): (N, K).
+
+        Returns:
+            list[PoseInstance]: As :meth:`__call__`.
+        """
+        t0 = time.perf_counter()
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        self.propagator.update(frame, keypoints, scores, boxes, sources)
+        t1 = time.perf_counter()
         if self.tracker is not None:
-            ids = self.tracker.update(kpts, scores, boxes)
+            ids = self.tracker.update(keypoints, scores, boxes)
         else:
             ids = np.full(len(boxes), -1, np.int64)
-        t4 = time.perf_counter()
-        self.seconds['propagation'] += (t1 - t0) + (t3 - t2)
-        self.seconds['pose'] += t2 - t1
-        self.seconds['tracking'] += t4 - t3
+        t2 = time.perf_counter()
+        self.seconds['propagation'] += t1 - t0
+        self.seconds['tracking'] += t2 - t1
         self.num_frames += 1
         return [
             PoseInstance(bbox=boxes[i], bbox_source=sources[i],
-                         keypoints_raw=kpts[i], keypoint_scores=scores[i],
-                         track_id=int(ids[i])) for i in range(len(boxes))
+                         keypoints_raw=keypoints[i],
+                         keypoint_scores=scores[i], track_id=int(ids[i]))
+            for i in range(len(boxes))
         ]
 
     def mean_ms(self) -> Dict[str, float]:
