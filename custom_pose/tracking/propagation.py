@@ -149,7 +149,8 @@ class BoxPropagator:
     score is at least ``min_mean_score`` gives the next frame's box
     (:func:`bbox_from_keypoints`, source ``'propagated'``). A pose below it
     is lost: with a detector, the detector runs on the next frame and its
-    boxes that overlap no propagated box (IoU < ``nms_iou``) are added;
+    boxes that overlap no propagated box (IoU < ``nms_iou``) are added (two
+    poses on one animal, below, also mean an animal is lost);
     without one, when no pose is left the start box is used again, with
     ``search_scales`` also the windows of :func:`search_windows` over it
     (source ``'search'``; :class:`~custom_pose.tracking.VideoPoseTracker`
@@ -338,6 +339,7 @@ class BoxPropagator:
         if len(propagated) > 1:  # two poses on one animal: keep the surer
             from mmpose.evaluation.functional import nms
             keep = sorted(nms(np.array(propagated), self.nms_iou))
+            lost |= len(keep) < len(propagated)  # the other animal is lost
             propagated = [propagated[i] for i in keep]
         boxes = np.asarray(propagated, np.float32).reshape(-1, 5)[:, :4]
         sources = ['propagated'] * len(boxes)

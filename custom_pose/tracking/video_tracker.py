@@ -7,7 +7,7 @@ import numpy as np
 
 from .instances import PoseInstance
 from .propagation import BoxPropagator, box_iou
-from .tracker import PoseTracker
+from .tracker import DEFAULT_SIGMA, PoseTracker, keypoint_oks
 
 __all__ = ['VideoPoseTracker']
 
@@ -37,6 +37,12 @@ class VideoPoseTracker:
             keypoints (the pose is then ``'propagated'``). A small animal in
             a large frame is found on the first frame this way instead of
             one frame later. Defaults to 1.
+        duplicate_oks (float): Of two poses of one frame whose OKS is above
+            this (two boxes that found the same animal, e.g. where one
+            animal walks in front of another), only the surer one is kept,
+            so that the other animal's track is not handed this one's pose
+            (it waits, up to the tracker's ``max_age``, for its animal to
+            reappear). Defaults to 0.5.
         max_search_poses (int): With the propagator's ``search_scales``,
             the poses kept of the whole frame (or ROI) and its search
             windows: the surest ones (mean keypoint score at least the
@@ -60,7 +66,8 @@ class VideoPoseTracker:
                  propagator: Optional[BoxPropagator] = None,
                  tracker: Optional[PoseTracker] = None,
                  refine_start: int = 1,
-                 max_search_poses: int = 1) -> None:
+                 max_search_poses: int = 1,
+                 duplicate_oks: float = 0.5) -> None:
         if refine_start < 0:
             raise ValueError(f'refine_start must be >= 0, got {refine_start}')
         if max_search_poses < 1:
@@ -72,6 +79,7 @@ class VideoPoseTracker:
         self.tracker = tracker
         self.refine_start = int(refine_start)
         self.max_search_poses = int(max_search_poses)
+        self.duplicate_oks = float(duplicate_oks)
         self.reset()
 
     def reset(self) -> None:
@@ -109,6 +117,32 @@ class VideoPoseTracker:
         if not kept:
             kept = searched[:1]
         keep = sorted(set(range(len(sources))) - set(searched) | set(kept))
+        return (boxes[keep], [sources[i] for i in keep], kpts[keep],
+                scores[keep])
+
+    def _drop_duplicates(
+            self, boxes: np.ndarray, sources: List[str], kpts: np.ndarray,
+            scores: np.ndarray
+    ) -> Tuple[np.ndarray, List[str], np.ndarray, np.ndarray]:
+        """Keep the surer of two poses of one animal (OKS above
+        ``duplicate_oks``)."""
+        if len(kpts) < 2:
+            return boxes, sources, kpts, scores
+        k = kpts.shape[1]
+        if self.tracker is not None:
+            sigmas = self.tracker._sigmas(k)
+            thr = self.tracker.kpt_thr
+        else:
+            sigmas, thr = np.full(k, DEFAULT_SIGMA), self.propagator.kpt_thr
+        oks = np.nan_to_num(keypoint_oks(kpts, scores, kpts, scores, sigmas,
+                                         thr))
+        keep: List[int] = []
+        for i in np.argsort(-scores.mean(axis=1), kind='stable'):
+            if all(oks[i, j] <= self.duplicate_oks for j in keep):
+                keep.append(int(i))
+        if len(keep) == len(kpts):
+            return boxes, sources, kpts, scores
+        keep.sort()
         return (boxes[keep], [sources[i] for i in keep], kpts[keep],
                 scores[keep])
 
@@ -152,6 +186,8 @@ class VideoPoseTracker:
                     frame, boxes, sources, kpts, scores)
             if self.propagator.propagate and self.refine_start:
                 self._refine(frame, boxes, sources, kpts, scores)
+            boxes, sources, kpts, scores = self._drop_duplicates(
+                boxes, sources, kpts, scores)
         else:
             kpts = np.zeros((0, 0, 2), np.float32)
             scores = np.zeros((0, 0), np.float32)

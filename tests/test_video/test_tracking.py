@@ -125,6 +125,36 @@ def test_two_poses_on_one_animal_give_one_box():
                                     enlarge=prop.enlarge)])
 
 
+def test_two_boxes_on_one_animal_give_one_pose_and_one_track():
+    """Where two boxes find the same animal (one animal in front of the
+    other), the frame keeps only the surer pose, so the hidden animal's
+    track is not handed this animal's pose."""
+    pose = np.array([[300, 200], [360, 250], [330, 230]], np.float32)
+    other = pose + [200, 0]
+
+    def pose_fn(frame, boxes):
+        # the first two boxes both see the front animal, the third its own
+        kpts = np.stack([pose, pose + 1.0, other])[:len(boxes)]
+        scores = np.array([[0.6] * 3, [0.9] * 3, [0.8] * 3])[:len(boxes)]
+        return kpts, scores
+
+    boxes = np.array([[250, 150, 400, 300], [280, 170, 420, 290],
+                      [450, 150, 600, 300]], np.float32)
+    video = VideoPoseTracker(
+        pose_fn, BoxPropagator('detector', detector=lambda frame: boxes),
+        PoseTracker(), refine_start=0)
+    out = video(FRAME)
+    assert len(out) == 2
+    np.testing.assert_allclose(out[0].keypoints_raw, pose + 1.0)
+    np.testing.assert_allclose(out[1].keypoints_raw, other)
+    assert out[0].track_id != out[1].track_id
+    # with duplicate_oks above any OKS both poses of the front animal stay
+    video = VideoPoseTracker(
+        pose_fn, BoxPropagator('detector', detector=lambda frame: boxes),
+        PoseTracker(), refine_start=0, duplicate_oks=1.0)
+    assert len(video(FRAME)) == 3
+
+
 def _small_animal_model(truth_per_frame, noise_per_input_px=1.5,
                         input_px=128, seed=0):
     """Stands in for a top-down model in the propagation tests: it finds an
