@@ -42,7 +42,7 @@ from .video_tracker import PoseFn, VideoPoseTracker
 
 __all__ = [
     'ARENA_SMOOTHERS', 'arena_clips', 'read_video_frames',
-    'measure_arena_tracking', 'render_arena_report'
+    'measure_arena_tracking', 'render_arena_report', 'render_arena_frame'
 ]
 
 #: The smoothers compared on the noisy predictions.
@@ -262,6 +262,7 @@ def measure_arena_tracking(pose_fn: PoseFn,
                            redetect_interval: int = 8,
                            search_scales: Sequence[float] = (0.5, 0.35),
                            smoothers: Sequence[str] = ARENA_SMOOTHERS,
+                           keep_instances: bool = False,
                            log: Optional[Log] = None) -> dict:
     """Box propagation, identity switches and smoothing on the arena clips.
 
@@ -284,6 +285,10 @@ def measure_arena_tracking(pose_fn: PoseFn,
             search (see :class:`BoxPropagator`).
         smoothers (Sequence[str]): Methods compared (``none`` first as the
             reference).
+        keep_instances (bool): Also return the poses of the two-animal run
+            (``two_animal_instances``: per frame a list of
+            :class:`PoseInstance`, for :func:`render_arena_frame`; not
+            JSON).
         log (callable, optional): Progress messages.
 
     Returns:
@@ -337,7 +342,10 @@ def measure_arena_tracking(pose_fn: PoseFn,
                                         fps, noise, seed, smoothers)
                         for noise in (noise_px, 0.0))
     gt_jitter = jitter(gt1['keypoints'][:, 0], gt1['visible'][:, 0])
+    extra = dict(two_animal_instances=two_out,
+                 two_animal_video=clips[2]['video']) if keep_instances else {}
     return dict(
+        **extra,
         settings=dict(
             seed=seed, frames=num_frames, size=list(image_size), fps=fps,
             noise_px=noise_px, redetect_interval=redetect_interval,
@@ -349,6 +357,24 @@ def measure_arena_tracking(pose_fn: PoseFn,
         identity=identity,
         smoothing=dict(noisy=rows, clean=rows_clean,
                        ground_truth_jitter=gt_jitter))
+
+
+def render_arena_frame(result: dict, frame_index: int,
+                       draw: Callable[[np.ndarray, Sequence[PoseInstance]],
+                                      np.ndarray]) -> np.ndarray:
+    """Frame ``frame_index`` of the two-animal clip with its poses drawn by
+    ``draw(image, instances)`` (e.g.
+    :func:`custom_pose.apis.draw_tracked_instances` with a drawer), from a
+    :func:`measure_arena_tracking` result with ``keep_instances``."""
+    if 'two_animal_instances' not in result:
+        raise ValueError('measure_arena_tracking(..., keep_instances=True) '
+                         'keeps the poses to draw')
+    instances = result['two_animal_instances']
+    if not 0 <= frame_index < len(instances):
+        raise ValueError(f'frame {frame_index} is not in the clip '
+                         f'({len(instances)} frames)')
+    frames = read_video_frames(result['two_animal_video'])
+    return draw(frames[frame_index], instances[frame_index])
 
 
 def _f(value: float, digits: int = 2) -> str:

@@ -142,3 +142,52 @@ def test_measure_arena_tracking_with_a_real_model(res18_model, tmp_path):
     report = '\n'.join(render_arena_report(result))
     assert '| `--track-box` (search windows 0.5, 0.35) |' in report
     assert 'identity switches' in report
+
+
+def _arena_tool():
+    import importlib.util
+    from pathlib import Path
+    path = (Path(__file__).resolve().parents[2] / 'tools' / 'analysis_tools'
+            / 'arena_tracking.py')
+    spec = importlib.util.spec_from_file_location('arena_tracking', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_arena_tracking_tool(res18_files, tmp_path, capsys):
+    """tools/analysis_tools/arena_tracking.py: the figures of one command,
+    printed as Markdown and written as JSON; a missing checkpoint is one
+    line."""
+    import json
+    tool = _arena_tool()
+    config, checkpoint = res18_files
+    out_json = tmp_path / 'result.json'
+    assert tool.main([
+        config, checkpoint, '--work-dir', str(tmp_path / 'arena'),
+        '--frames', '5', '--size', '192', '144', '--redetect-interval', '2',
+        '--device', 'cpu', '--out-json', str(out_json), '--render',
+        str(tmp_path / 'frame.png'), '--render-frame', '4'
+    ]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith('Arena clips: 5 frames 192x144 at 25 fps, seed 0')
+    assert 'identity switches' in out and '| savgol |' in out
+    result = json.loads(out_json.read_text())
+    assert result['settings']['frames'] == 5
+    assert result['propagation']['whole_frame']['frames'] == 5
+    assert sorted((tmp_path / 'arena').iterdir())[0].name == (
+        'arena1_seed0_192x144_5f_25fps.json')
+    # the last frame of the two-animal clip with its poses and ids drawn
+    import cv2
+    from custom_pose.tracking import read_video_frames
+    drawn = cv2.imread(str(tmp_path / 'frame.png'))
+    plain = read_video_frames(
+        str(tmp_path / 'arena' / 'arena2_seed0_192x144_5f_25fps.mp4'))[4]
+    assert drawn.shape == plain.shape == (144, 192, 3)
+    assert (drawn != plain).any(axis=2).mean() > 0.01
+    with pytest.raises(SystemExit) as exc:
+        tool.main([config, str(tmp_path / 'missing.pth')])
+    assert exc.value.code != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith('arena_tracking.py: error:')
+    assert 'missing.pth' in err[0]
