@@ -1,12 +1,20 @@
 # Copyright (c) custom_pose contributors. All rights reserved.
-"""Top-down pose estimation on a video where the whole frame is the box.
+"""Top-down pose estimation on a video without a detector.
 
-For clips that show one animal (or person) filling the frame, e.g. the
-synthetic ``clip.mp4`` of ``tools/make_synthetic_animalpose.py``: no
-detector runs; every frame is one instance whose box is the frame.
+By default the whole frame is the box, for clips that show one animal (or
+person) filling the frame, e.g. the synthetic ``clip.mp4`` of
+``tools/make_synthetic_animalpose.py``. ``--roi X1,Y1,X2,Y2`` gives another
+fixed box. ``--track-box`` follows a smaller animal: each frame is estimated
+in the box of the previous frame's pose (enlarged); the first box, and the
+fallback when the pose is lost, comes from a search of the frame (or ROI)
+with windows (``--search-scales``). Poses get track ids; ``--smooth
+oneeuro|savgol|gaussian`` smooths them over time. ``--backend onnxruntime
+--onnx model.onnx`` runs an exported model (``tools/deployment/
+pytorch2onnx.py``). Details: ``docs/tracking_and_onnx.md``.
 
-Frames are decoded in a background thread and go through the model in
-batches of ``--batch-size``: each frame is warped to the model input (the
+Frames are decoded in a background thread and, without ``--track-box``, go
+through the model in batches of ``--batch-size`` (lowered, with a warning,
+to what fits in a quarter of the available memory): each frame is warped to the model input (the
 warp matrix is computed once per frame size) straight into one reusable
 batch buffer, the batch is normalised on the device, the flip test runs as
 one forward pass and the heatmaps of the batch are decoded at once (see
@@ -30,8 +38,19 @@ input, keypoints and skeleton in the dataset's colours) and
 
     {"video": ..., "fps": ..., "width": ..., "height": ..., "num_frames": N,
      "num_keypoints": K, "keypoint_names": [...], "bbox_format": "xyxy",
-     "frames": [{"frame_id": 0, "bbox": [0, 0, W, H],
-                 "keypoints": [[x, y] x K], "keypoint_scores": [s x K]}, ...]}
+     "backend": "pytorch", "onnx": null, "tracking": {"track_box": ...,
+     "roi": ..., "smooth": ..., ...}, "frames_decoded": N,
+     "undecodable_frames": [...],
+     "frames": [{"frame_id": 0, "instances": [{"track_id": 0,
+                 "bbox": [x1, y1, x2, y2], "bbox_source": "full_frame",
+                 "keypoints": [[x, y] x K], "keypoints_raw": [[x, y] x K],
+                 "keypoint_scores": [s x K]}]}, ...]}
+
+``frame_id`` is the frame's index in the video (a frame that does not
+decode is left out, and reported, without renumbering the rest);
+``bbox_source`` is ``full_frame``, ``roi``, ``search`` or ``propagated``;
+``keypoints`` are smoothed (equal to ``keypoints_raw`` with ``--smooth
+none``).
 
 Exit status: 0 on success (also when q/Esc closes the window early), 1 for
 a bad input (missing/unreadable video, missing or incompatible checkpoint,
@@ -52,7 +71,8 @@ PROG = osp.basename(__file__)
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=PROG, description='Top-down pose estimation on every frame of '
-        'a video, the full frame being the bounding box (no detector).')
+        'a video without a detector: the whole frame (or --roi) as the box, '
+        'or --track-box to follow the animal.')
     parser.add_argument('pose_config', help='pose model config file')
     parser.add_argument('pose_checkpoint', help='pose model checkpoint file')
     parser.add_argument(
@@ -68,11 +88,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='frames per forward pass')
     parser.add_argument(
         '--save-predictions', '--save_predictions', action='store_true',
-        help='also write vis_<video stem>.json with per-frame keypoints '
-        '(K, 2) and scores (K) next to the video (needs --out-video-root)')
+        help='also write vis_<video stem>.json with each frame\'s poses '
+        '(track id, box and its source, raw and smoothed keypoints, '
+        'scores) next to the video (needs --out-video-root)')
     cli.add_inference_path_arguments(
         parser, 'numeric paths (tools/analysis_tools/benchmark.py --sections '
         'video measures each against mmpose\'s per-frame inference_topdown)')
+    cli.add_tracking_arguments(parser, detector=False)
+    cli.add_backend_arguments(parser)
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f'--batch-size must be >= 1, got {args.batch_size}')
@@ -81,6 +104,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error('nothing to do: give --out-video-root and/or --show')
     if args.save_predictions and not args.out_video_root:
         parser.error('--save-predictions needs --out-video-root')
+    cli.check_backend_arguments(parser, args)
+    args.tracking = cli.tracking_options(parser, args)
     return args
 
 
@@ -90,6 +115,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     cli.check_input_file(args.video_path, 'video file')
     cli.check_input_file(args.pose_config, 'pose config file')
     cli.check_input_file(args.pose_checkpoint, 'checkpoint file')
+    if args.onnx:
+        cli.check_input_file(args.onnx, 'ONNX model file')
     if args.out_video_root:
         cli.check_output_dir(args.out_video_root, '--out-video-root')
 
@@ -102,10 +129,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         radius=args.radius, thickness=args.thickness,
         fuse_conv_bn=args.fuse_conv_bn, channels_last=args.channels_last,
         amp=args.amp, window_name=f'{PROG}: {osp.basename(args.video_path)}',
-        warn=lambda msg: sys.stderr.write(f'{PROG}: warning: {msg}\n'))
+        warn=lambda msg: sys.stderr.write(f'{PROG}: warning: {msg}\n'),
+        tracking=args.tracking, backend=args.backend, onnx=args.onnx)
+    if stats.decode_report:
+        print(f'{PROG}: {stats.decode_report}')
     note = ' (interrupted)' if stats.interrupted else ''
     print(f'{PROG}: {stats.frames_done} frames in {stats.seconds:.1f} s '
-          f'({stats.fps:.1f} frames/s) on {stats.device}{note}')
+          f'({stats.fps:.1f} frames/s) on {stats.device}, '
+          f'{stats.backend}{note}')
     if stats.out_video is not None:
         print(f'{PROG}: video: {stats.out_video}')
     if stats.out_json is not None:

@@ -9,6 +9,16 @@ model, ``person`` boxes (``--human-cat-ids``) to the human pose model when
 one is given. All boxes of a frame that go to one pose model are estimated
 in one batch.
 
+Animal poses get track ids (drawn with their boxes; ``--out-json`` writes
+them). ``--track-box`` estimates each animal in the box of its previous
+pose and runs the detector only when a pose is lost (``--redetect-interval
+N``: also every N frames, for animals that enter); ``--roi X1,Y1,X2,Y2``
+starts from that box instead of the detector (then no detector checkpoint
+is needed). ``--smooth oneeuro`` smooths the keypoints without delay
+(``savgol`` / ``gaussian`` only for video files). ``--backend onnxruntime
+--onnx model.onnx`` runs an exported animal model. Details:
+``docs/tracking_and_onnx.md``.
+
 Capture runs in its own thread. From a camera only the newest frame is
 kept, so a slow model never stalls the camera and never works on stale
 frames (the dropped frames are counted). From a video file (``--cam-id
@@ -18,7 +28,8 @@ nothing piles up in memory.
 
 Each shown and written frame carries an overlay (top left) with the FPS and
 the latency of each stage: capture (frame decode; ``age`` is how long the
-frame waited), detection, pose and drawing. A frame without detections is
+frame waited), detection, pose, tracking (box propagation, track ids,
+smoothing) and drawing. A frame without detections is
 shown and written unchanged apart from that overlay; ``--no-overlay``
 leaves it entirely unchanged. The output video has the input's size and
 frame rate.
@@ -65,8 +76,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='mmdet 3.x detector config (default: the YOLOv3 Darknet-53 '
         '320 config inside the installed mmdet package)')
     parser.add_argument(
-        '--det_checkpoint', '--det-checkpoint', required=True,
-        help='detector checkpoint (local file)')
+        '--det_checkpoint', '--det-checkpoint', default=None,
+        help='detector checkpoint (local file); may be left out with --roi '
+        'and no human model')
     parser.add_argument(
         '--animal_pose_config', '--animal-pose-config', required=True,
         help='animal pose model config')
@@ -97,6 +109,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--out-video-file', '--out_video_file', default=None,
         help='write the shown frames to this video file')
+    parser.add_argument(
+        '--out-json', default=None,
+        help='write the animal poses of every frame (track id, box and its '
+        'source, raw and smoothed keypoints) to this JSON file, in the '
+        'layout of the video demo\'s predictions')
     cli.add_device_argument(parser)
     parser.add_argument(
         '--no-overlay', '--no_overlay', action='store_true',
@@ -104,6 +121,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     cli.add_inference_path_arguments(
         parser, 'pose models (as in '
         'demo/top_down_video_demo_full_frame_without_det.py)')
+    cli.add_tracking_arguments(parser, detector=True)
+    cli.add_backend_arguments(parser)
     args = parser.parse_args(argv)
     if (args.human_pose_config is None) != (args.human_pose_checkpoint is
                                             None):
@@ -112,6 +131,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if not 0.0 <= args.bbox_thr <= 1.0:
         parser.error(f'--bbox-thr must be in [0, 1], got {args.bbox_thr}')
     cli.check_drawing_arguments(parser, args)
+    if args.det_checkpoint is None and (args.roi is None
+                                        or args.human_pose_config):
+        parser.error('--det-checkpoint is required (it may be left out only '
+                     'with --roi and no human model)')
+    cli.check_backend_arguments(parser, args)
+    args.tracking = cli.tracking_options(
+        parser, args, camera=str(args.cam_id).strip().isdigit())
     return args
 
 
@@ -122,7 +148,8 @@ def _check_paths(args: argparse.Namespace) -> None:
                        ('animal pose config', args.animal_pose_config),
                        ('animal pose checkpoint', args.animal_pose_checkpoint),
                        ('human pose config', args.human_pose_config),
-                       ('human pose checkpoint', args.human_pose_checkpoint)):
+                       ('human pose checkpoint', args.human_pose_checkpoint),
+                       ('ONNX model', args.onnx)):
         if path is not None:
             cli.check_input_file(path, f'{what} file')
     cam = str(args.cam_id).strip()
@@ -133,6 +160,8 @@ def _check_paths(args: argparse.Namespace) -> None:
         cli.check_input_file(cam, 'video file')
     if args.out_video_file:
         cli.check_output_file(args.out_video_file, '--out-video-file')
+    if args.out_json:
+        cli.check_output_file(args.out_json, '--out-json')
 
 
 @cli.one_line_errors(PROG)
@@ -154,6 +183,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         det_cat_ids=args.det_cat_ids, human_cat_ids=args.human_cat_ids,
         bbox_thr=args.bbox_thr, kpt_thr=args.kpt_thr, radius=args.radius,
         thickness=args.thickness, out_video=args.out_video_file,
+        out_json=args.out_json, tracking=args.tracking,
+        backend=args.backend, onnx=args.onnx,
         device=args.device, show=args.show, overlay=not args.no_overlay,
         fuse_conv_bn=args.fuse_conv_bn, channels_last=args.channels_last,
         amp=args.amp, window_name=f'{PROG}: {args.cam_id}',

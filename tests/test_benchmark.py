@@ -18,7 +18,6 @@ from custom_pose import benchmark as bm
 from custom_pose.benchmark.sections import video as video_section
 
 BENCHMARK = REPO_ROOT / 'tools' / 'analysis_tools' / 'benchmark.py'
-DEMO = REPO_ROOT / 'demo' / 'top_down_video_demo_full_frame_without_det.py'
 QUICKSTART = 'animal/custom_res18_quickstart_synthetic_128x128.py'
 
 
@@ -82,26 +81,39 @@ def test_video_baseline_without_drawing(tmp_path, monkeypatch):
     out = tmp_path / 'bench'
     opts = bm.Options(
         sections=('video', ), quick=True, threads=1, out_dir=str(out),
-        config_dir=str(CONFIG_DIR), demo_script=str(DEMO))
+        config_dir=str(CONFIG_DIR))
     report = bm.run_benchmark(opts)
     video = report['sections']['video']
     assert video['status'] == 'ok'
     assert video['baseline'] == bm.MMPOSE_NO_DRAW
     assert video['mmpose_draw_error'] == 'TypeError: simulated'
     rows = {r['pipeline']: r for r in video['rows']}
-    assert list(rows) == [bm.MMPOSE_NO_DRAW, 'ours_demo']
+    onnx_row = 'ours_demo --backend onnxruntime'
+    assert list(rows) == [bm.MMPOSE_NO_DRAW, 'ours_demo', onnx_row]
+    assert video['onnx'].endswith('.onnx')
     assert rows[bm.MMPOSE_NO_DRAW]['ratio_vs_mmpose'] == 1.0
-    assert rows['ours_demo']['frames'] == 4
-    # same checkpoint, fp32: the demo's keypoints are mmpose's
+    assert rows['ours_demo']['frames'] == rows[onnx_row]['frames'] == 4
+    # same checkpoint, fp32: the demo's keypoints are mmpose's, with the
+    # PyTorch network and with the exported one run by onnxruntime
     assert rows['ours_demo']['kpt_dev_vs_mmpose_input_px']['mean'] < 0.5
+    assert rows[onnx_row]['kpt_dev_vs_mmpose_input_px']['mean'] < 0.5
     # mmpose's loop never opened a video writer
     assert not (out / 'video' / 'out_mmpose.mp4').exists()
     assert list(report['summary']) == [
-        'video ours_demo vs mmpose per-frame (without drawing)'
+        'video ours_demo vs mmpose per-frame (without drawing)',
+        f'video {onnx_row} vs mmpose per-frame (without drawing)'
     ]
+    # the per-frame cost of propagation, track ids and the smoothers
+    cost = video['tracking_cost']
+    assert cost['frames'] == 30 and cost['instances'] == 2
+    steps = ('propagation', 'tracking', 'smoothing_oneeuro',
+             'smoothing_savgol', 'smoothing_gaussian')
+    assert all(cost[k] > 0 for k in steps)
     md = (out / 'benchmark.md').read_text()
     assert 'cannot draw with this stack (`TypeError: simulated`)' in md
     assert f'| {bm.MMPOSE_NO_DRAW} | 4 |' in md
+    assert f'| {onnx_row} | 4 |' in md
+    assert f'| smoothing savgol | {cost["smoothing_savgol"]:.3f} |' in md
     summary = bm.render_readme_summary(report)
     assert ("| video demo vs mmpose's per-frame loop without drawing | "
             f'{rows["ours_demo"]["ratio_vs_mmpose"]:.2f}x |') in summary

@@ -396,14 +396,17 @@ def test_benchmark_quick_report(tmp_path):
     assert video['status'] == 'ok'
     pipelines = {r['pipeline']: r for r in video['rows']}
     plain = 'ours_demo --no-fuse-conv-bn --no-channels-last'
+    ort = 'ours_demo --backend onnxruntime'  # the checkpoint as ONNX
     assert set(pipelines) == {
-        'mmpose', bm.MMPOSE_NO_DRAW, 'ours_demo', plain, 'ours_demo --amp'
+        'mmpose', bm.MMPOSE_NO_DRAW, 'ours_demo', plain, 'ours_demo --amp',
+        ort
     }
+    assert video['onnx'].endswith('.onnx')
     assert all(r['frames'] == 4 and r['fps'] > 0
                for r in pipelines.values())
-    # same checkpoint and fp32 (BN folded or not): the demo's keypoints are
-    # mmpose's
-    for key in ('ours_demo', plain):
+    # same checkpoint and fp32 (BN folded or not, or onnxruntime): the
+    # demo's keypoints are mmpose's
+    for key in ('ours_demo', plain, ort):
         assert pipelines[key]['kpt_dev_vs_mmpose_input_px']['mean'] < 0.5
     assert 'kpt_dev_vs_mmpose_input_px' in pipelines['ours_demo --amp']
 

@@ -201,6 +201,98 @@ def test_clip_reads_back(tmp_path):
     assert max(paws) - min(paws) > 10
 
 
+def _read_video(path):
+    cap = cv2.VideoCapture(path)
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    return frames
+
+
+def test_arena_clip_two_small_animals_cross(tmp_path):
+    info = syn.make_arena_clip(
+        str(tmp_path), seed=2, num_frames=30, fps=10, image_size=(320, 240))
+    assert info['categories'] == ['sheep', 'cow']
+    frames = _read_video(info['video'])
+    assert len(frames) == 30 and frames[0].shape == (240, 320, 3)
+    gt = syn.read_arena_keypoints(info['keypoints_file'])
+    assert gt['video'] == info['video'] and gt['fps'] == 10
+    assert gt['track_ids'].tolist() == [0, 1]
+    # animal 0 in every frame, animal 1 from a third of the way in
+    present = gt['present']
+    assert present[:, 0].all()
+    assert present[:, 1].tolist() == [False] * 10 + [True] * 20
+    assert info['two_animal_frames'] == 20
+    assert np.isnan(gt['keypoints'][:10, 1]).all()
+    boxes = gt['bboxes']
+    width = (boxes[..., 2] - boxes[..., 0]) / 320
+    inside = (boxes[..., 0] > 0.5) & (boxes[..., 2] < 318.5)
+    assert inside[:, 0].all() and inside[:, 1].sum() >= 15
+    # small animals: 15-25 % of the frame width in every frame they are
+    # fully inside
+    assert ((width[inside] >= 0.15) & (width[inside] <= 0.25)).all()
+    # animal 1 enters at the right edge, partly outside (labels v=0 there)
+    kpts, vis = gt['keypoints'], gt['visible']
+    out_x = kpts[10, 1, :, 0] > 319
+    assert out_x.any() and not vis[10, 1][out_x].any()
+    # 0 walks right, 1 walks left: their order along x swaps (they cross),
+    # and where they overlap animal 1 (nearer) hides keypoints of animal 0
+    cx = (boxes[..., 0] + boxes[..., 2]) / 2
+    assert np.all(np.diff(cx[:, 0]) > 0) and np.all(np.diff(cx[10:, 1]) < 0)
+    assert cx[10, 1] > cx[10, 0] and cx[29, 1] < cx[29, 0]
+    cross = 10 + int(np.argmin(np.abs(cx[10:, 0] - cx[10:, 1])))
+    assert vis[cross, 0].sum() <= vis[:, 0].sum(axis=1).max() - 5
+    # the JSON keeps the same records, per frame sorted by track id
+    with open(info['keypoints_file']) as f:
+        data = json.load(f)
+    assert data['animals'][1] == dict(track_id=1, category_id=4,
+                                      first_frame=10)
+    inst = data['frames'][cross]['instances']
+    assert [a['track_id'] for a in inst] == [0, 1]
+    assert inst[0]['num_keypoints'] == int(vis[cross, 0].sum())
+    assert np.allclose(np.array(inst[1]['keypoints'])[:, :2],
+                       kpts[cross, 1])
+    # one animal only
+    one = syn.make_arena_clip(
+        str(tmp_path / 'one'), seed=2, num_frames=6, image_size=(320, 240),
+        num_animals=1)
+    assert one['two_animal_frames'] == 0
+    with pytest.raises(ValueError, match='num_animals'):
+        syn.make_arena_clip(str(tmp_path), num_animals=3)
+    with pytest.raises(ValueError, match='even'):
+        syn.make_arena_clip(str(tmp_path), image_size=(321, 240))
+
+
+def test_arena_clip_cli_is_deterministic(tmp_path):
+    """--arena-clip through the tool writes the library's bytes, and the
+    library the same bytes again; another seed gives other bytes; without
+    the flag nothing of it is written."""
+    script = osp.join(REPO_ROOT, 'tools', 'make_synthetic_animalpose.py')
+    proc = subprocess.run(
+        [sys.executable, script, '--out-dir', str(tmp_path / 'cli'),
+         '--seed', '3', '--num-images', '1', '--image-size', '64', '64',
+         '--no-clip', '--no-progress', '--arena-clip', '--arena-frames',
+         '8', '--arena-size', '192', '128', '--clip-fps', '12'],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert 'arena clip 8 frames (6 with two animals)' in proc.stdout
+    arena = ('arena_clip.mp4', 'arena_clip_keypoints.json')
+    cli = _all_files(tmp_path / 'cli')
+    for name, seed in (('a', 3), ('b', 3), ('c', 4)):
+        syn.make_arena_clip(str(tmp_path / name), seed=seed, num_frames=8,
+                            fps=12, image_size=(192, 128))
+    a, b, c = (_all_files(tmp_path / n) for n in 'abc')
+    assert set(a) == set(arena)
+    assert all(cli[n] == a[n] == b[n] != c[n] for n in arena)
+    summary = _generate(tmp_path / 'd', num_images=1, with_clip=False)
+    assert summary['arena_clip'] is None
+    assert not (tmp_path / 'd' / 'arena_clip.mp4').exists()
+
+
 @pytest.mark.parametrize('facing_right', [True, False])
 def test_left_right_near_side_shading(facing_right):
     """Facing right the LEFT side faces the camera: left legs are drawn in

@@ -6,7 +6,9 @@ Example::
         --out-dir data/animalpose_synthetic --num-images 500 --seed 0
 
 Writes ``<out-dir>/keypoints.json``, ``<out-dir>/images/*.jpg`` and (unless
-``--no-clip``) ``<out-dir>/clip.mp4`` + ``<out-dir>/clip_keypoints.json``.
+``--no-clip``) ``<out-dir>/clip.mp4`` + ``<out-dir>/clip_keypoints.json``;
+``--arena-clip`` adds ``arena_clip.mp4`` + ``arena_clip_keypoints.json`` (two
+small animals crossing a 640x480 frame, ground truth with track ids).
 See :mod:`custom_pose.datasets.synthetic` for the format. The same seed and
 arguments always give byte-identical files.
 """
@@ -95,6 +97,24 @@ def parse_args(argv=None) -> argparse.Namespace:
         metavar=('WIDTH', 'HEIGHT'),
         help='clip frame size, both even (default: --image-size)')
     parser.add_argument(
+        '--arena-clip',
+        action='store_true',
+        help='also write arena_clip.mp4 / arena_clip_keypoints.json: two '
+        'small animals (about a fifth of the frame width) walking across a '
+        'large frame and crossing, ground truth with track ids')
+    parser.add_argument(
+        '--arena-frames',
+        type=int,
+        default=96,
+        help='arena clip length in frames (default: %(default)s)')
+    parser.add_argument(
+        '--arena-size',
+        type=int,
+        nargs=2,
+        default=(640, 480),
+        metavar=('WIDTH', 'HEIGHT'),
+        help='arena clip frame size, both even (default: 640 480)')
+    parser.add_argument(
         '--jpeg-quality',
         type=int,
         default=95,
@@ -122,6 +142,9 @@ def main(argv=None) -> int:
             clip_frames=args.clip_frames,
             clip_fps=args.clip_fps,
             clip_size=tuple(args.clip_size) if args.clip_size else None,
+            with_arena_clip=args.arena_clip,
+            arena_frames=args.arena_frames,
+            arena_size=tuple(args.arena_size),
             jpeg_quality=args.jpeg_quality,
             progress=not args.no_progress)
     except ValueError as err:  # argument values the generator refuses
@@ -130,6 +153,11 @@ def main(argv=None) -> int:
     clip = summary['clip']
     clip_msg = (f', clip {clip["num_frames"]} frames -> {clip["video"]}'
                 if clip else '')
+    arena = summary['arena_clip']
+    if arena:
+        clip_msg += (f', arena clip {arena["num_frames"]} frames '
+                     f'({arena["two_animal_frames"]} with two animals) -> '
+                     f'{arena["video"]}')
     print(f'\nwrote {summary["num_images"]} images / '
           f'{summary["num_annotations"]} animals / '
           f'{summary["num_visible_keypoints"]} visible keypoints to '

@@ -11,10 +11,13 @@
   safe display.
 - :mod:`.visualize`: OpenCV drawing of keypoints/skeletons in a dataset's
   colours, boxes and a text overlay.
-- :mod:`.video_loop`: the full-frame video demo as a function
-  (:func:`run_video`, returning :class:`VideoRunStats`).
+- :mod:`.video_loop`: the video demo (whole frame, ROI or ``--track-box``)
+  as a function (:func:`run_video`, returning :class:`VideoRunStats`).
 - :mod:`.live_loop`: the detector + pose demo as a function
   (:func:`run_live`, returning :class:`LiveRunStats`).
+- :mod:`.loop_parts`: what both loops share (model loading for the
+  PyTorch or onnxruntime backend, reader/writer/window, the batch that
+  fits in memory, the output of tracked frames).
 
 The errors, checkpoint and config loaders they use live in
 :mod:`custom_pose.errors`, :mod:`custom_pose.utils.checkpoint` and
@@ -33,12 +36,15 @@ from .loading import check_device, default_device, init_pose_model
 from .topdown import TopdownBatchInferencer, decode_msra_heatmaps
 from .video import (Display, FramePacket, ThreadedFrameReader, VideoInfo,
                     VideoSink, VideoSource, VideoSourceError,
-                    display_available, open_camera, open_video_file,
+                    describe_frame_ranges, display_available, open_camera,
+                    open_video_file,
                     open_video_source, parse_camera_id,
                     silence_opencv_log)
-from .video_loop import (VideoRunStats, load_pose_estimator, run_video,
+from .loop_parts import (BACKENDS, fit_batch_size, load_pose_estimator,
                          video_io)
-from .visualize import PoseDrawer, draw_bboxes, draw_text_panel
+from .video_loop import VideoRunStats, run_video
+from .visualize import (PoseDrawer, draw_bboxes, draw_text_panel,
+                        draw_tracked_instances)
 
 __all__ = [
     'DEFAULT_DET_CONFIG', 'CheckpointError', 'DetectorInferencer',
@@ -51,5 +57,7 @@ __all__ = [
     'open_video_file', 'open_video_source', 'parse_camera_id',
     'silence_opencv_log', 'PoseDrawer', 'draw_bboxes', 'draw_text_panel',
     'VideoRunStats', 'run_video', 'load_pose_estimator', 'video_io',
-    'LiveRunStats', 'StageTimer', 'resolve_categories', 'run_live'
+    'LiveRunStats', 'StageTimer', 'resolve_categories', 'run_live',
+    'BACKENDS', 'fit_batch_size', 'describe_frame_ranges',
+    'draw_tracked_instances'
 ]

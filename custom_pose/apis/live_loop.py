@@ -7,25 +7,30 @@ the boxes of the animal classes to the animal pose model and ``person``
 boxes to the human pose model (when one is given), each model estimating
 all its boxes of a frame in one batch, draws everything with an overlay of
 the FPS and the latency of each stage, and returns its statistics
-(:class:`LiveRunStats`).
+(:class:`LiveRunStats`). With ``--track-box`` the animal boxes come from
+the previous frame's poses and the detector runs only when a pose is lost
+(or ``--roi`` replaces it); animal poses get track ids and, as asked,
+smoothing (:class:`~custom_pose.tracking.TrackingOptions`).
 
 Capture runs in its own thread. From a camera only the newest frame is
 kept, so a slow model never stalls the camera and never works on stale
 frames (the dropped frames are counted). From a video file every frame is
 processed in order.
 """
+import os.path as osp
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from custom_pose.errors import InputError
 from .detector import DetectorInferencer, init_detector_model
 from .loading import check_device
+from .loop_parts import (TrackedFrameOutput, keypoint_names,
+                         load_pose_estimator, video_io, write_predictions)
 from .video import open_video_source
-from .video_loop import load_pose_estimator, video_io
 from .visualize import draw_bboxes, draw_text_panel
 
 __all__ = [
@@ -38,8 +43,9 @@ ANIMAL_CLASSES = ('bird', 'cat', 'dog', 'horse', 'sheep', 'cow', 'elephant',
                   'bear', 'zebra', 'giraffe')
 #: COCO classes routed to the human model by default.
 HUMAN_CLASSES = ('person', )
-#: The timed stages of a frame.
-STAGES = ('capture', 'det', 'pose', 'draw')
+#: The timed stages of a frame (``track``: box propagation, track ids and
+#: smoothing).
+STAGES = ('capture', 'det', 'pose', 'track', 'draw')
 
 
 def resolve_categories(specs: Optional[Sequence[str]],
@@ -127,6 +133,9 @@ class LiveRunStats:
         frames_written (int): Frames in it.
         size (tuple): ``(width, height)`` of the frames.
         source_fps (float): The source's frame rate (also the output's).
+        out_json (str, optional): The predictions written.
+        decode_report (str, optional): Frames of a file that did not
+            decode, when there were any.
     """
     source: str
     frames: int
@@ -143,6 +152,8 @@ class LiveRunStats:
     frames_written: int = 0
     size: Tuple[int, int] = (0, 0)
     source_fps: float = 0.0
+    out_json: Optional[str] = None
+    decode_report: Optional[str] = None
 
     def summary_lines(self, prog: str) -> List[str]:
         """The demo's closing summary."""
@@ -158,15 +169,19 @@ class LiveRunStats:
             'mean latency: ' + ', '.join(
                 f'{s} {v:.1f} ms' for s, v in self.mean_latency_ms.items()),
         ]
+        if self.decode_report is not None:
+            lines.append(f'input: {self.decode_report}')
         if self.out_video is not None:
             lines.append(
                 f'output: {self.out_video} ({self.frames_written} frames, '
                 f'{self.size[0]}x{self.size[1]} @ {self.source_fps:g} fps)')
+        if self.out_json is not None:
+            lines.append(f'predictions: {self.out_json}')
         return lines
 
 
 def run_live(source: str,
-             det_checkpoint: str,
+             det_checkpoint: Optional[str],
              animal_config: str,
              animal_checkpoint: str,
              *,
@@ -180,12 +195,16 @@ def run_live(source: str,
              radius: int = 4,
              thickness: int = 1,
              out_video: Optional[str] = None,
+             out_json: Optional[str] = None,
              device: Optional[str] = None,
              show: bool = False,
              overlay: bool = True,
              fuse_conv_bn: bool = True,
              channels_last: bool = True,
              amp: bool = False,
+             tracking=None,
+             backend: str = 'pytorch',
+             onnx: Optional[str] = None,
              window_name: Optional[str] = None,
              warn: Optional[Callable[[str], None]] = None,
              started: Optional[Callable[[str], None]] = None
@@ -194,9 +213,17 @@ def run_live(source: str,
     until it ends, q/Esc in the window or Ctrl-C (the output is finalised
     either way).
 
+    The animal poses go through a :class:`~custom_pose.tracking.
+    VideoPoseTracker` built from ``tracking``: by default the detector's
+    boxes in every frame; with ``tracking.track_box`` the previous poses'
+    boxes, the detector running only when a pose is lost (or every
+    ``tracking.redetect_interval`` frames); with ``tracking.roi`` that box
+    instead of the detector. They get track ids and, as asked, smoothing.
+
     Args:
         source (str): A camera index (``'0'``) or a video file.
-        det_checkpoint (str): Detector checkpoint (local file).
+        det_checkpoint (str, optional): Detector checkpoint (local file);
+            ``None`` only with ``tracking.roi`` and no human model.
         animal_config (str): Animal pose model config.
         animal_checkpoint (str): Its checkpoint.
         det_config (str, optional): mmdet 3.x detector config; ``None`` for
@@ -212,11 +239,20 @@ def run_live(source: str,
         radius (int): Keypoint radius in pixels.
         thickness (int): Skeleton link thickness in pixels.
         out_video (str, optional): Write the shown frames to this file.
+        out_json (str, optional): Write the animal poses of every frame
+            (track id, box and its source, raw and smoothed keypoints) to
+            this file, in the layout of the video demo's predictions.
         device (str, optional): Defaults to CUDA if available, else CPU.
         show (bool): Show the frames in a window.
         overlay (bool): Draw the FPS/latency overlay.
         fuse_conv_bn, channels_last, amp (bool): The pose models' numeric
             path (see :func:`load_pose_estimator`).
+        tracking (TrackingOptions, optional): Boxes, track ids, smoothing
+            of the animal poses (``None``: the detector's boxes, no
+            smoothing).
+        backend (str): ``'pytorch'`` or ``'onnxruntime'`` (the animal model
+            from ``onnx``).
+        onnx (str, optional): The exported animal model.
         window_name (str, optional): Title of the window.
         warn (callable, optional): Called with a warning (e.g. no display).
         started (callable, optional): Called with a line saying what runs
@@ -225,21 +261,41 @@ def run_live(source: str,
     Raises:
         VideoSourceError: No camera, an unreadable video, an unwritable
             output.
-        InputError: A bad device or class.
-        ModelConfigError, CheckpointError: A model that does not load.
+        InputError: A bad device, class, ROI or option combination.
+        ModelConfigError, CheckpointError, OnnxModelError: A model that
+            does not load.
     """
+    from custom_pose.tracking import OFFLINE_METHODS, TrackingOptions
+    tracking = tracking if tracking is not None else TrackingOptions()
     if (human_config is None) != (human_checkpoint is None):
         raise InputError('a human pose config and checkpoint go together')
+    if det_checkpoint is None and (tracking.roi is None
+                                   or human_config is not None):
+        raise InputError('a detector checkpoint is needed (without one, '
+                         'give --roi and no human model)')
     # the source first: no camera -> fail before loading any model
     video = open_video_source(source)
     try:
+        info = video.info
+        if info.is_camera and tracking.smooth in OFFLINE_METHODS:
+            raise InputError(f'--smooth {tracking.smooth} needs future '
+                             'frames: use oneeuro with a camera')
+        tracking.check(info.size)
         device = check_device(device)
-        detector = DetectorInferencer(
-            init_detector_model(det_config, det_checkpoint, device))
-        classes = detector.classes
-        animal_ids = resolve_categories(det_cat_ids, ANIMAL_CLASSES, classes,
-                                        '--det-cat-ids')
-        models = [('animal', animal_config, animal_checkpoint, animal_ids)]
+        detector, classes = None, []
+        animal_ids: List[int] = []
+        if det_checkpoint is not None:
+            detector = DetectorInferencer(
+                init_detector_model(det_config, det_checkpoint, device))
+            classes = detector.classes
+            animal_ids = resolve_categories(det_cat_ids, ANIMAL_CLASSES,
+                                            classes, '--det-cat-ids')
+        animal, drawer = load_pose_estimator(
+            animal_config, animal_checkpoint, device,
+            fuse_conv_bn=fuse_conv_bn, channels_last=channels_last, amp=amp,
+            kpt_thr=kpt_thr, radius=radius, thickness=thickness,
+            backend=backend, onnx=onnx)
+        human = None
         if human_config is not None:
             human_ids = resolve_categories(human_cat_ids, HUMAN_CLASSES,
                                            classes, '--human-cat-ids')
@@ -248,75 +304,129 @@ def run_live(source: str,
                 raise InputError(
                     'classes routed to both pose models: ' +
                     ', '.join(str(classes[i]) for i in sorted(both)))
-            models.append(('human', human_config, human_checkpoint,
-                           human_ids))
-        routes = []  # (kind, label ids, inferencer, drawer)
-        for kind, cfg, ckpt, ids in models:
-            inferencer, drawer = load_pose_estimator(
-                cfg, ckpt, device, fuse_conv_bn=fuse_conv_bn,
-                channels_last=channels_last, amp=amp, kpt_thr=kpt_thr,
-                radius=radius, thickness=thickness)
-            routes.append((kind, np.array(ids), inferencer, drawer))
+            human = (np.array(human_ids), *load_pose_estimator(
+                human_config, human_checkpoint, device,
+                fuse_conv_bn=fuse_conv_bn, channels_last=channels_last,
+                amp=amp, kpt_thr=kpt_thr, radius=radius,
+                thickness=thickness))
     except BaseException:
         video.release()
         raise
 
-    info = video.info
     timer = StageTimer(STAGES)
     overlay_scale = max(0.3, min(0.7, info.width / 1280))
     det_counts: Counter = Counter()
-    pose_counts: Counter = Counter()
+    pose_counts: Counter = Counter(animal=0, **({'human': 0} if human
+                                                else {}))
     recent: deque = deque(maxlen=30)  # end times of the last frames, FPS
+    frame_det: Dict[str, Any] = {}  # the detector's result for one frame
+
+    def detect(frame: np.ndarray):
+        if frame_det.get('frame') is not frame:
+            t = time.perf_counter()
+            frame_det.update(frame=frame, result=detector(frame),
+                             seconds=time.perf_counter() - t)
+        return frame_det['result']
+
+    def animal_boxes(frame: np.ndarray) -> np.ndarray:
+        bboxes, scores, labels = detect(frame)
+        sel = (scores >= bbox_thr) & np.isin(labels, animal_ids)
+        det_counts.update(str(classes[i]) for i in labels[sel])
+        return bboxes[sel]
+
+    tracker = tracking.video_tracker(
+        animal.infer_bboxes, animal.model.dataset_meta,
+        detector=animal_boxes if detector is not None else None)
+    smoother = tracking.smoother(info.fps)
     num_frames = 0
     stopped_by = 'camera stopped' if info.is_camera else 'end of video'
     with video_io(video, out_video, show, window_name or info.name, warn,
                   drop_stale=info.is_camera) as (reader, sink, display):
+        output = TrackedFrameOutput(drawer, None, display,
+                                    out_json is not None, boxes=lambda i: True)
         if started is not None:
             stop_keys = 'Ctrl-C' + (' or q/Esc in the window'
                                     if display.enabled else '')
             started(f'running on {info.name} ({info.width}x{info.height} @ '
                     f'{info.fps:g} fps) on {device}; {stop_keys} stops')
         start = time.perf_counter()
-        try:
-            for packet in reader:
-                frame = packet.frame
-                t0 = time.perf_counter()
-                bboxes, scores, labels = detector(frame)
-                t1 = time.perf_counter()
-                keep = scores >= bbox_thr
-                results = []
-                for kind, ids, inferencer, drawer in routes:
-                    sel = keep & np.isin(labels, ids)
-                    if not sel.any():
-                        continue
-                    boxes = bboxes[sel]
-                    kpts, kpt_scores = inferencer.infer_bboxes(frame, boxes)
-                    results.append(
-                        (drawer, boxes, labels[sel], kpts, kpt_scores))
-                    pose_counts[kind] += len(boxes)
-                    det_counts.update(str(classes[i]) for i in labels[sel])
-                t2 = time.perf_counter()
-                for drawer, boxes, box_labels, kpts, kpt_scores in results:
-                    draw_bboxes(frame, boxes,
-                                [str(classes[i]) for i in box_labels])
-                    drawer.draw(frame, kpts, kpt_scores)
-                t3 = time.perf_counter()
-                timer.add(
-                    dict(capture=packet.read_time, det=t1 - t0,
-                         pose=t2 - t1, draw=t3 - t2))
-                recent.append(t3)
+
+        def emit(released) -> bool:
+            """Draw and write the frames the smoother released."""
+            for payload, instances in released:
+                packet, frame, humans, times, t0 = payload
+                t = time.perf_counter()
+                output([((packet.index, frame), instances)])
+                for boxes, kpts, kpt_scores, human_drawer in humans:
+                    draw_bboxes(frame, boxes, ['person'] * len(boxes))
+                    human_drawer.draw(frame, kpts, kpt_scores)
+                times['draw'] = time.perf_counter() - t
+                timer.add(times)
+                recent.append(time.perf_counter())
                 if overlay:
                     _draw_overlay(frame, packet, reader, info.is_camera,
                                   timer, recent, t0, overlay_scale)
                 if sink is not None:
                     sink.write(frame)
+                if output.quit_requested:
+                    return True
+            return False
+
+        try:
+            quit_requested = False
+            for packet in reader:
+                frame = packet.frame
+                t0 = time.perf_counter()
+                frame_det.clear()
+                before = tracker.seconds['propagation'] + \
+                    tracker.seconds['tracking']
+                instances = tracker(frame)
+                humans = []
+                if human is not None:
+                    bboxes, scores, labels = detect(frame)
+                    sel = (scores >= bbox_thr) & np.isin(labels, human[0])
+                    if sel.any():
+                        kpts, kpt_scores = human[1].infer_bboxes(
+                            frame, bboxes[sel])
+                        humans.append((bboxes[sel], kpts, kpt_scores,
+                                       human[2]))
+                        pose_counts['human'] += int(sel.sum())
+                        det_counts.update(['person'] * int(sel.sum()))
+                t1 = time.perf_counter()
+                pose_counts['animal'] += len(instances)
+                times: Dict[str, float] = dict(capture=packet.read_time)
+                # the frame travels with its poses through the smoother
+                released = smoother.push(
+                    instances, (packet, frame, humans, times, t0),
+                    packet.timestamp if info.is_camera else None)
+                t2 = time.perf_counter()
+                # the tracker's propagation time includes the detector's
+                det_s = frame_det.get('seconds', 0.0)
+                steps = tracker.seconds['propagation'] + \
+                    tracker.seconds['tracking'] - before
+                times.update(det=det_s, pose=(t1 - t0) - steps,
+                             track=steps - det_s + (t2 - t1))
                 num_frames += 1
-                if display.show(frame):
+                if emit(released):
                     stopped_by = 'q/Esc'
+                    quit_requested = True
                     break
+            if not quit_requested:
+                emit(smoother.flush())
         except KeyboardInterrupt:
             stopped_by = 'Ctrl-C'
     elapsed = time.perf_counter() - start
+    if out_json is not None:
+        write_predictions(
+            out_json, info.name, animal_config, animal_checkpoint, video,
+            keypoint_names(animal.model.dataset_meta, animal.num_keypoints),
+            output.records,
+            extra=dict(
+                backend=backend,
+                onnx=osp.abspath(onnx) if onnx else None,
+                tracking=tracking.to_dict(),
+                frames_decoded=video.frames_decoded,
+                undecodable_frames=list(video.undecodable)))
     return LiveRunStats(
         source=info.name,
         frames=num_frames,
@@ -326,13 +436,15 @@ def run_live(source: str,
         device=device,
         stopped_by=stopped_by,
         detections=det_counts,
-        pose_instances={kind: pose_counts[kind] for kind, *_ in routes},
+        pose_instances=dict(pose_counts),
         mean_latency_ms={s: timer.mean_ms(s) for s in STAGES},
         bbox_thr=bbox_thr,
         out_video=out_video,
         frames_written=sink.frames_written if sink is not None else 0,
         size=info.size,
-        source_fps=info.fps)
+        source_fps=info.fps,
+        out_json=out_json,
+        decode_report=video.decode_report())
 
 
 def _draw_overlay(frame: np.ndarray, packet, reader, is_camera: bool,
@@ -348,6 +460,6 @@ def _draw_overlay(frame: np.ndarray, packet, reader, is_camera: bool,
         (f' | dropped {reader.dropped}' if is_camera else ''),
         f"capture {last['capture']:.1f} ms (age {age:.0f} ms)",
         f"det {last['det']:.1f} | pose {last['pose']:.1f} | "
-        f"draw {last['draw']:.1f} ms",
+        f"track {last['track']:.1f} | draw {last['draw']:.1f} ms",
     ]
     draw_text_panel(frame, lines, scale=scale)

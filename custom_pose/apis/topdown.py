@@ -9,9 +9,12 @@ device, the flip test runs as a single forward pass of ``2N`` images, and
 heatmaps are decoded for the whole batch at once with torch
 (:func:`decode_msra_heatmaps`, identical to mmpose's ``MSRAHeatmap``).
 Models whose head is not a heatmap head go through mmpose's own
-``model.predict`` with the same batch.
+``model.predict`` with the same batch. The one network call, normalised
+crops -> heatmaps, can be replaced (``heatmap_fn``, e.g. an ONNX model run
+by onnxruntime, :class:`custom_pose.deploy.OnnxHeatmapModel`); cropping,
+flip test and decoding stay the same.
 """
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -90,16 +93,24 @@ class TopdownBatchInferencer:
         fast (bool, optional): Use the vectorised heatmap path (``None``:
             where the head is a heatmap head). ``False`` always calls mmpose's
             ``model.predict`` on the batch.
+        heatmap_fn (callable, optional): ``(N, 3, h, w) normalised crops ->
+            (N, K, h', w') heatmaps`` (the last stage of a multi-stage
+            head), called instead of the model's backbone and head, e.g. an
+            :class:`~custom_pose.deploy.OnnxHeatmapModel`. Needs the fast
+            heatmap path.
 
     Raises:
         ModelConfigError: If the config's test pipeline has no
-            ``TopdownAffine``.
+            ``TopdownAffine``, or ``heatmap_fn`` is given for a model
+            without a heatmap head.
     """
 
     def __init__(self,
                  model: nn.Module,
                  batch_size: Optional[int] = None,
-                 fast: Optional[bool] = None) -> None:
+                 fast: Optional[bool] = None,
+                 heatmap_fn: Optional[Callable[[Tensor], Tensor]] = None
+                 ) -> None:
         if batch_size is not None and batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}')
         self.model = model
@@ -139,12 +150,30 @@ class TopdownBatchInferencer:
                 'fast=True needs a heatmap head with a decoder and no '
                 'test_cfg.output_keypoint_indices')
         self.fast = can_fast if fast is None else bool(fast)
+        self.heatmap_fn: Optional[Callable[[Tensor], Tensor]] = None
+        if heatmap_fn is not None:
+            self.use_heatmap_fn(heatmap_fn)
         from mmpose.codecs import MSRAHeatmap
         self.vector_decode = (isinstance(decoder, MSRAHeatmap)
                               and not decoder.unbiased)
         self._buffer: Optional[np.ndarray] = None
         self._buffer_tensor: Optional[Tensor] = None
-        self._full_frame_cache: Dict[Tuple[int, int], tuple] = {}
+        self._box_cache: Dict[Tuple[float, ...], tuple] = {}
+
+    def use_heatmap_fn(self, heatmap_fn: Callable[[Tensor], Tensor]) -> None:
+        """Call ``heatmap_fn`` instead of the model's backbone and head from
+        now on (see the class arguments).
+
+        Raises:
+            ModelConfigError: For a model without a heatmap head.
+        """
+        if not self.fast:
+            raise ModelConfigError(
+                f'{type(getattr(self.model, "head", None)).__name__} is not a '
+                'heatmap head with a decoder (or the config sets '
+                'test_cfg.output_keypoint_indices): an exported heatmap '
+                'model cannot replace it')
+        self.heatmap_fn = heatmap_fn
 
     @staticmethod
     def _is_heatmap_head(head: Optional[nn.Module]) -> bool:
@@ -214,13 +243,18 @@ class TopdownBatchInferencer:
         return self._run([img] * len(mats), mats, centers, scales)
 
     def infer_frames(
-            self, frames: Sequence[np.ndarray]) -> Tuple[np.ndarray,
-                                                          np.ndarray]:
-        """Keypoints of one instance per frame, the whole frame being its
-        box (as ``inference_topdown`` without boxes).
+            self,
+            frames: Sequence[np.ndarray],
+            bbox: Optional[Sequence[float]] = None
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        """Keypoints of one instance per frame, in the same box in every
+        frame: the whole frame (as ``inference_topdown`` without boxes) or
+        ``bbox``.
 
         Args:
             frames (Sequence[np.ndarray]): BGR frames (H, W, 3), uint8.
+            bbox (Sequence[float], optional): ``x1, y1, x2, y2`` of every
+                frame; ``None``: each frame's whole extent.
 
         Returns:
             tuple: ``keypoints`` (N, K, 2) and ``scores`` (N, K).
@@ -228,12 +262,13 @@ class TopdownBatchInferencer:
         mats, centers, scales = [], [], []
         for frame in frames:
             h, w = frame.shape[:2]
-            cached = self._full_frame_cache.get((w, h))
+            box = (0., 0., float(w), float(h)) if bbox is None else tuple(
+                float(v) for v in bbox)
+            cached = self._box_cache.get(box)
             if cached is None:
-                c, s = self.centers_scales(
-                    np.array([[0, 0, w, h]], dtype=np.float32))
+                c, s = self.centers_scales(np.array([box], dtype=np.float32))
                 cached = (self.warp_matrix(c[0], s[0]), c[0], s[0])
-                self._full_frame_cache[(w, h)] = cached
+                self._box_cache[box] = cached
             mats.append(cached[0])
             centers.append(cached[1])
             scales.append(cached[2])
@@ -307,7 +342,10 @@ class TopdownBatchInferencer:
         model = self.model
         flip = self.test_cfg.get('flip_test', False)
         batch = torch.cat([inputs, inputs.flip(-1)]) if flip else inputs
-        heatmaps = model.head.forward(model.extract_feat(batch))
+        if self.heatmap_fn is not None:
+            heatmaps = self.heatmap_fn(batch)
+        else:
+            heatmaps = model.head.forward(model.extract_feat(batch))
         if isinstance(heatmaps, (list, tuple)):
             heatmaps = heatmaps[-1]  # multi-stage heads: the last stage
         if flip:

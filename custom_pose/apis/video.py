@@ -14,8 +14,8 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass
-from typing import (Any, Callable, Iterator, NamedTuple, Optional, Tuple,
-                    Union)
+from typing import (Any, Callable, Iterator, List, NamedTuple, Optional,
+                    Sequence, Tuple, Union)
 
 import cv2
 import numpy as np
@@ -26,7 +26,7 @@ __all__ = [
     'VideoSourceError', 'VideoInfo', 'VideoSource', 'FramePacket',
     'open_video_file', 'open_camera', 'open_video_source', 'parse_camera_id',
     'ThreadedFrameReader', 'VideoSink', 'Display', 'display_available',
-    'silence_opencv_log'
+    'silence_opencv_log', 'describe_frame_ranges'
 ]
 
 #: FourCC of the videos the demos write (MPEG-4 part 2, plays everywhere
@@ -34,6 +34,9 @@ __all__ = [
 DEFAULT_FOURCC = 'mp4v'
 #: Frame rate used when a source does not report one (many webcams).
 FALLBACK_FPS = 30.0
+#: Failed reads in a row after which a video file is taken to have ended
+#: (a garbled stretch of a file fails once per undecodable frame).
+MAX_FAILED_READS = 256
 
 
 class VideoSourceError(CustomPoseError, ValueError):
@@ -72,7 +75,7 @@ class FramePacket(NamedTuple):
 
     Attributes:
         index (int): 0-based index of the frame in the source (counting the
-            dropped ones).
+            dropped and the undecodable ones).
         frame (np.ndarray): BGR image (H, W, 3), uint8, owned by the reader
             of the packet.
         read_time (float): Seconds the capture (``VideoCapture.read``) took.
@@ -126,15 +129,36 @@ def _probe(cap: cv2.VideoCapture, frame: np.ndarray, name: str,
         name=name)
 
 
+def describe_frame_ranges(indices: Sequence[int]) -> str:
+    """``[21, 22, 23, 27]`` -> ``'21-23, 27'``."""
+    parts: List[str] = []
+    for index in sorted(set(int(i) for i in indices)):
+        if parts and index == last + 1:
+            parts[-1] = f'{parts[-1].split("-")[0]}-{index}'
+        else:
+            parts.append(str(index))
+        last = index
+    return ', '.join(parts)
+
+
 class VideoSource:
     """An opened video file or camera whose first frame has been decoded.
 
     :meth:`read` returns that first frame again before the rest, so nothing
-    is lost to probing and no seek is needed.
+    is lost to probing and no seek is needed. :meth:`read_indexed` also
+    gives each frame's index in the source: a file's frames are numbered by
+    their time stamps, so a frame that does not decode (a garbled stretch
+    of the file) leaves a gap instead of renumbering the frames after it;
+    reading goes on past such frames (up to :data:`MAX_FAILED_READS` failed
+    reads in a row) and :attr:`undecodable` lists them.
 
     Attributes:
         cap (cv2.VideoCapture): The capture.
         info (VideoInfo): Its properties.
+        frames_decoded (int): Frames :meth:`read_indexed` returned.
+        undecodable (list[int]): Indices of the file's frames that did not
+            decode (gaps, and the frames the container counts after the
+            last one that decoded when reading failed there).
     """
 
     def __init__(self, cap: cv2.VideoCapture, info: VideoInfo,
@@ -142,6 +166,22 @@ class VideoSource:
         self.cap = cap
         self.info = info
         self._pending: Optional[np.ndarray] = first_frame
+        self._first_index = self._position(-1)
+        self._last_index = -1
+        self.frames_decoded = 0
+        self.undecodable: List[int] = []
+
+    def _position(self, previous: int) -> int:
+        """Index of the frame just decoded: from its time stamp for a file
+        (``previous + 1`` where the stamp is missing or does not advance),
+        the count for a camera."""
+        if self.info.is_camera:
+            return previous + 1
+        msec = self.cap.get(cv2.CAP_PROP_POS_MSEC)
+        if not np.isfinite(msec) or msec < 0:
+            return previous + 1
+        index = int(round(msec * self.info.fps / 1000.0))
+        return index if index > previous else previous + 1
 
     def read(self) -> Tuple[bool, Optional[np.ndarray]]:
         """``(ok, frame)`` like ``cv2.VideoCapture.read``."""
@@ -149,6 +189,43 @@ class VideoSource:
             frame, self._pending = self._pending, None
             return True, frame
         return self.cap.read()
+
+    def read_indexed(self) -> Optional[Tuple[int, np.ndarray]]:
+        """The next frame that decodes and its index in the source, or
+        ``None`` at the end."""
+        if self._pending is not None:
+            frame, self._pending = self._pending, None
+            index = self._first_index
+        else:
+            failed = 0
+            while True:
+                ok, frame = self.cap.read()
+                if ok and frame is not None:
+                    break
+                failed += 1
+                count = self.info.num_frames
+                if self.info.is_camera or failed >= MAX_FAILED_READS or (
+                        count is not None
+                        and self._last_index + failed >= count):
+                    if failed > 1 and count is not None:
+                        # reading failed before the frames the file counts
+                        self.undecodable += range(self._last_index + 1,
+                                                  count)
+                    return None
+            index = self._position(self._last_index)
+        self.undecodable += range(self._last_index + 1, index)
+        self._last_index = index
+        self.frames_decoded += 1
+        return index, frame
+
+    def decode_report(self) -> Optional[str]:
+        """``'57 of 64 frames decoded (frames 21-27 undecodable)'``, or
+        ``None`` when no frame was left out."""
+        if not self.undecodable:
+            return None
+        total = self.frames_decoded + len(self.undecodable)
+        return (f'{self.frames_decoded} of {total} frames decoded (frames '
+                f'{describe_frame_ranges(self.undecodable)} undecodable)')
 
     def release(self) -> None:
         """Release the capture."""
@@ -337,19 +414,18 @@ class ThreadedFrameReader:
         return False
 
     def _run(self) -> None:
-        index = 0
         try:
             while not self._stop.is_set():
-                if self.max_frames is not None and index >= self.max_frames:
+                if self.max_frames is not None and \
+                        self.frames_read >= self.max_frames:
                     break
                 start = time.perf_counter()
-                ok, frame = self.source.read()
+                item = self.source.read_indexed()
                 now = time.perf_counter()
-                if not ok or frame is None:
+                if item is None:
                     break
-                packet = FramePacket(index, frame, now - start, now)
-                index += 1
-                self.frames_read = index
+                packet = FramePacket(item[0], item[1], now - start, now)
+                self.frames_read += 1
                 if self.drop_stale:
                     self._put_latest(packet)
                 elif not self._put_blocking(packet):

@@ -1,36 +1,30 @@
 # Copyright (c) custom_pose contributors. All rights reserved.
-"""Top-down pose estimation on every frame of a video, the whole frame being
-the box (no detector): the loop of
-``demo/top_down_video_demo_full_frame_without_det.py`` as a function.
+"""Top-down pose estimation on every frame of a video without a detector:
+the loop of ``demo/top_down_video_demo_full_frame_without_det.py`` as a
+function.
 
-:func:`run_video` decodes frames in a background thread, runs them through
-the model in batches (:class:`~custom_pose.apis.TopdownBatchInferencer`),
-draws keypoints and skeleton, writes the video and a predictions JSON, and
-returns its statistics (:class:`VideoRunStats`), so the demo and the
-benchmark run the same code. :func:`load_pose_estimator` and
-:func:`video_io` are shared with the detector demo's loop
-(:mod:`custom_pose.apis.live_loop`).
+:func:`run_video` decodes frames in a background thread and estimates one
+pose per frame: by default in the whole frame (or ``--roi``), many frames
+per forward pass (:class:`~custom_pose.apis.TopdownBatchInferencer`); with
+``--track-box`` in the box of the previous frame's pose
+(:class:`~custom_pose.tracking.VideoPoseTracker`). Poses get track ids and,
+as asked, temporal smoothing; the loop draws them, writes the video and a
+predictions JSON, and returns its statistics (:class:`VideoRunStats`), so
+the demo and the benchmark run the same code.
 """
-import contextlib
-import json
-import os
 import os.path as osp
 import sys
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterator, List, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
 
-from custom_pose.errors import CustomPoseError, InputError, ModelConfigError
-from .loading import check_device, init_pose_model
-from .topdown import TopdownBatchInferencer
-from .video import (Display, ThreadedFrameReader, VideoSink, VideoSource,
-                    open_video_file)
-from .visualize import PoseDrawer
+from custom_pose.errors import InputError
+from .loading import check_device
+from .loop_parts import (TrackedFrameOutput, fit_batch_size, keypoint_names,
+                         load_pose_estimator, video_io, write_predictions)
+from .video import open_video_file
 
-__all__ = [
-    'VideoRunStats', 'run_video', 'load_pose_estimator', 'video_io',
-    'write_predictions'
-]
+__all__ = ['VideoRunStats', 'run_video']
 
 
 @dataclass
@@ -48,6 +42,16 @@ class VideoRunStats:
         quit_requested (bool): q/Esc closed the window.
         out_video (str, optional): The video written.
         out_json (str, optional): The predictions written.
+        backend (str): ``'pytorch'`` or ``'onnxruntime'``.
+        batch_size (int): Frames per forward pass used (see
+            :func:`~custom_pose.apis.loop_parts.fit_batch_size`).
+        undecodable (list[int]): Frames of the video that did not decode
+            (``frame_id`` in the JSON is the frame's index in the video, so
+            the frames after them keep their numbers).
+        decode_report (str, optional): ``'57 of 64 frames decoded (frames
+            21-27 undecodable)'`` when frames were left out.
+        stage_ms (dict): Mean milliseconds per frame of ``propagation``,
+            ``pose``, ``tracking`` and ``smoothing``.
     """
     frames_read: int
     frames_done: int
@@ -58,98 +62,11 @@ class VideoRunStats:
     quit_requested: bool = False
     out_video: Optional[str] = None
     out_json: Optional[str] = None
-
-
-def load_pose_estimator(config: str,
-                        checkpoint: str,
-                        device: str,
-                        *,
-                        batch_size: Optional[int] = None,
-                        fuse_conv_bn: bool = True,
-                        channels_last: bool = True,
-                        amp: bool = False,
-                        kpt_thr: float = 0.3,
-                        radius: int = 4,
-                        thickness: int = 1
-                        ) -> Tuple[TopdownBatchInferencer, PoseDrawer]:
-    """A pose model loaded strictly, prepared for inference
-    (:func:`~custom_pose.models.utils.prepare_for_inference`: BN folded,
-    channels-last, autocast as asked), its batch inferencer and a drawer in
-    its dataset's colours.
-
-    Raises:
-        ModelConfigError, CheckpointError: A config or checkpoint that does
-            not load, or metainfo that does not fit the model.
-    """
-    from custom_pose.models.utils import prepare_for_inference
-    model = init_pose_model(config, checkpoint, device)
-    try:
-        prepare_for_inference(
-            model, fuse_bn=fuse_conv_bn, channels_last=channels_last,
-            amp=amp, inplace=True)
-        inferencer = TopdownBatchInferencer(model, batch_size=batch_size)
-        drawer = PoseDrawer(
-            model.dataset_meta, inferencer.num_keypoints, radius=radius,
-            thickness=thickness, kpt_thr=kpt_thr)
-    except CustomPoseError:
-        raise
-    except ValueError as exc:  # e.g. colours that do not fit the model
-        raise ModelConfigError(f'{config}: {exc}') from None
-    return inferencer, drawer
-
-
-@contextlib.contextmanager
-def video_io(source: VideoSource,
-             out_video: Optional[str],
-             show: bool,
-             window_name: str,
-             warn: Optional[Callable[[str], None]],
-             drop_stale: bool,
-             max_queue: int = 8
-             ) -> Iterator[Tuple[ThreadedFrameReader, Optional[VideoSink],
-                                 Display]]:
-    """The frame reader, the writer (if ``out_video``) and the window of a
-    demo loop; all closed (the video finalised) on the way out, also after
-    Ctrl-C. Owns ``source`` (released on every path)."""
-    try:
-        sink = VideoSink(out_video, source.info.fps, source.info.size) \
-            if out_video else None
-    except BaseException:
-        source.release()
-        raise
-    display = Display(window_name, show, warn=warn)
-    reader = ThreadedFrameReader(
-        source, drop_stale=drop_stale, max_queue=max_queue)
-    try:
-        yield reader, sink, display
-    finally:
-        reader.stop()
-        display.close()
-        if sink is not None:
-            sink.close()
-
-
-def write_predictions(path: str, video: str, config: str, checkpoint: str,
-                      source: VideoSource, keypoint_names: List[str],
-                      frames: List[dict]) -> None:
-    """The predictions JSON of :func:`run_video` (see the demo's docstring
-    for its layout)."""
-    info = source.info
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'w') as f:
-        json.dump(
-            dict(
-                video=osp.abspath(video),
-                config=osp.abspath(config),
-                checkpoint=osp.abspath(checkpoint),
-                fps=info.fps,
-                width=info.width,
-                height=info.height,
-                num_frames=len(frames),
-                num_keypoints=len(keypoint_names),
-                keypoint_names=keypoint_names,
-                bbox_format='xyxy',
-                frames=frames), f)
+    backend: str = 'pytorch'
+    batch_size: int = 1
+    undecodable: List[int] = field(default_factory=list)
+    decode_report: Optional[str] = None
+    stage_ms: Dict[str, float] = field(default_factory=dict)
 
 
 def run_video(config: str,
@@ -169,14 +86,18 @@ def run_video(config: str,
               amp: bool = False,
               progress: bool = True,
               window_name: Optional[str] = None,
-              warn: Optional[Callable[[str], None]] = None) -> VideoRunStats:
-    """Estimate, draw and write every frame of a video (the whole frame is
-    the box).
+              warn: Optional[Callable[[str], None]] = None,
+              tracking=None,
+              backend: str = 'pytorch',
+              onnx: Optional[str] = None) -> VideoRunStats:
+    """Estimate, draw and write every frame of a video.
 
     The video is opened first (a bad video fails before a model loads),
-    then the model; frames are decoded in a background thread and go
-    through the model ``batch_size`` at a time. Ctrl-C in the frame loop
-    finalises what was written and returns with ``interrupted=True``.
+    then the model; frames are decoded in a background thread. Without
+    ``tracking.track_box`` the box is the same in every frame (the whole
+    frame, or ``tracking.roi``) and frames go through the model
+    ``batch_size`` at a time; with it, frame by frame. Ctrl-C in the frame
+    loop finalises what was written and returns with ``interrupted=True``.
 
     Args:
         config (str): Pose model config.
@@ -184,11 +105,11 @@ def run_video(config: str,
         video_path (str): Input video.
         out_video_root (str, optional): Folder for ``vis_<video stem>.mp4``
             (and the JSON); nothing is written without it.
-        save_predictions (bool): Also write ``vis_<video stem>.json`` with
-            per-frame keypoints (K, 2) and scores (K) (needs
-            ``out_video_root``).
+        save_predictions (bool): Also write ``vis_<video stem>.json``
+            (needs ``out_video_root``).
         device (str, optional): Defaults to CUDA if available, else CPU.
-        batch_size (int): Frames per forward pass.
+        batch_size (int): Frames per forward pass (lowered to what fits in
+            a quarter of the available memory, with a warning).
         show (bool): Show frames in a window (q/Esc stops); ignored with a
             warning where there is no display.
         kpt_thr (float): Keypoint score threshold for drawing.
@@ -200,31 +121,50 @@ def run_video(config: str,
         progress (bool): A progress bar on stderr.
         window_name (str, optional): Title of the window.
         warn (callable, optional): Called with a warning (e.g. no display).
+        tracking (TrackingOptions, optional): Boxes, track ids and
+            smoothing (:class:`custom_pose.tracking.TrackingOptions`);
+            ``None``: the whole frame, no smoothing.
+        backend (str): ``'pytorch'`` or ``'onnxruntime'`` (with ``onnx``).
+        onnx (str, optional): The exported model for ``'onnxruntime'``.
 
     Returns:
         VideoRunStats: Frames, time, frames/s, device, outputs.
 
     Raises:
         VideoSourceError: A video that cannot be read or written.
-        InputError: A bad device.
-        ModelConfigError, CheckpointError: A model that does not load.
+        InputError: A bad device, backend or ROI.
+        ModelConfigError, CheckpointError, OnnxModelError: A model that does
+            not load.
     """
+    from custom_pose.tracking import TrackingOptions
+    tracking = tracking if tracking is not None else TrackingOptions()
     if save_predictions and not out_video_root:
         raise InputError('save_predictions needs out_video_root')
+    if batch_size < 1:
+        raise InputError(f'batch_size must be >= 1, got {batch_size}')
     source = open_video_file(video_path)
     try:
+        info = source.info
+        batch_size, note = fit_batch_size(batch_size, info.size)
+        if note and warn is not None:
+            warn(note)
+        tracking.check(info.size)
+        fixed = tracking.fixed_box(info.size)
         device = check_device(device)
-        if device.startswith('cuda'):
+        if device.startswith('cuda') and backend == 'pytorch':
             import torch
             torch.backends.cudnn.benchmark = True  # fixed batch, input size
         inferencer, drawer = load_pose_estimator(
             config, checkpoint, device, batch_size=batch_size,
             fuse_conv_bn=fuse_conv_bn, channels_last=channels_last, amp=amp,
-            kpt_thr=kpt_thr, radius=radius, thickness=thickness)
+            kpt_thr=kpt_thr, radius=radius, thickness=thickness,
+            backend=backend, onnx=onnx)
     except BaseException:
         source.release()
         raise
-    info = source.info
+    meta = inferencer.model.dataset_meta
+    video = tracking.video_tracker(inferencer.infer_bboxes, meta)
+    smoother = tracking.smoother(info.fps)
     stem = osp.splitext(osp.basename(video_path))[0]
     out_video = out_json = None
     if out_video_root:
@@ -232,15 +172,18 @@ def run_video(config: str,
         if save_predictions:
             out_json = osp.join(out_video_root, f'vis_{stem}.json')
 
-    records: List[dict] = []
-    num_done = 0
-    interrupted = quit_requested = False
+    interrupted = False
+    smooth_s = 0.0
     start = time.perf_counter()
     with video_io(source, out_video, show,
                   window_name or osp.basename(video_path), warn,
                   drop_stale=False, max_queue=2 * batch_size) as (reader,
                                                                    sink,
                                                                    display):
+        output = TrackedFrameOutput(
+            drawer, sink, display, out_json is not None,
+            boxes=lambda insts: any(i.bbox_source != 'full_frame'
+                                    for i in insts))
         from tqdm import tqdm
         bar = tqdm(total=info.num_frames, unit='frame',
                    desc='pose estimation', file=sys.stderr,
@@ -248,53 +191,69 @@ def run_video(config: str,
         try:
             batch = []
             end_of_video = False
-            while not (end_of_video or quit_requested):
+            while not (end_of_video or output.quit_requested):
                 packet = reader.get()
                 if packet is None:
                     end_of_video = True
                 else:
-                    batch.append(packet.frame)
-                if not batch or (len(batch) < batch_size
-                                 and not end_of_video):
+                    batch.append(packet)
+                step = batch_size if fixed is not None else 1
+                if not batch or (len(batch) < step and not end_of_video):
                     continue
-                keypoints, scores = inferencer.infer_frames(batch)
-                for frame, kpts, kpt_scores in zip(batch, keypoints, scores):
-                    drawer.draw(frame, kpts[None], kpt_scores[None])
-                    if sink is not None:
-                        sink.write(frame)
-                    if out_json is not None:
-                        records.append(
-                            dict(
-                                frame_id=num_done,
-                                bbox=[0, 0, info.width, info.height],
-                                keypoints=kpts.tolist(),
-                                keypoint_scores=kpt_scores.tolist()))
-                    num_done += 1
-                    if display.show(frame):
-                        quit_requested = True
-                        break
+                if fixed is not None:  # one box for all: many frames a pass
+                    box, box_source = fixed
+                    kpts, scores = inferencer.infer_frames(
+                        [p.frame for p in batch],
+                        None if box_source == 'full_frame' else box)
+                    estimated = [
+                        video.record(p.frame, box[None], [box_source],
+                                     k[None], s[None])
+                        for p, k, s in zip(batch, kpts, scores)
+                    ]
+                else:
+                    estimated = [video(p.frame) for p in batch]
+                t0 = time.perf_counter()
+                released = []
+                for p, instances in zip(batch, estimated):
+                    released += smoother.push(instances, (p.index, p.frame))
+                smooth_s += time.perf_counter() - t0
                 bar.update(len(batch))
                 batch = []
+                output(released)
+            if not output.quit_requested:
+                t0 = time.perf_counter()
+                released = smoother.flush()
+                smooth_s += time.perf_counter() - t0
+                output(released)
         except KeyboardInterrupt:
             interrupted = True
         finally:
             bar.close()
     elapsed = time.perf_counter() - start
+    stage_ms = video.mean_ms()
+    stage_ms['smoothing'] = 1000.0 * smooth_s / max(1, video.num_frames)
     if out_json is not None:
-        meta = inferencer.model.dataset_meta
-        names = [
-            meta.get('keypoint_id2name', {}).get(i, str(i))
-            for i in range(inferencer.num_keypoints)
-        ]
-        write_predictions(out_json, video_path, config, checkpoint, source,
-                          names, records)
+        write_predictions(
+            out_json, video_path, config, checkpoint, source,
+            keypoint_names(meta, inferencer.num_keypoints), output.records,
+            extra=dict(
+                backend=backend,
+                onnx=osp.abspath(onnx) if onnx else None,
+                tracking=tracking.to_dict(),
+                frames_decoded=source.frames_decoded,
+                undecodable_frames=list(source.undecodable)))
     return VideoRunStats(
         frames_read=reader.frames_read,
-        frames_done=num_done,
+        frames_done=output.frames,
         seconds=elapsed,
-        fps=num_done / elapsed if elapsed > 0 else 0.0,
+        fps=output.frames / elapsed if elapsed > 0 else 0.0,
         device=device,
         interrupted=interrupted,
-        quit_requested=quit_requested,
+        quit_requested=output.quit_requested,
         out_video=out_video,
-        out_json=out_json)
+        out_json=out_json,
+        backend=backend,
+        batch_size=batch_size,
+        undecodable=list(source.undecodable),
+        decode_report=source.decode_report(),
+        stage_ms=stage_ms)

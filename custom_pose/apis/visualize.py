@@ -15,7 +15,10 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-__all__ = ['PoseDrawer', 'draw_bboxes', 'draw_text_panel']
+__all__ = [
+    'PoseDrawer', 'draw_bboxes', 'draw_text_panel', 'track_color',
+    'draw_tracked_instances'
+]
 
 Color = Tuple[int, int, int]
 
@@ -174,4 +177,54 @@ def draw_text_panel(img: np.ndarray,
     for i, text in enumerate(lines):
         cv2.putText(img, text, (x0 + 4, y0 + (i + 1) * line_h - 2), font,
                     scale, color, 1, cv2.LINE_AA)
+    return img
+
+
+#: BGR colours of track ids (Tableau 10), by ``track_id % 10``.
+TRACK_COLORS: Tuple[Color, ...] = (
+    (180, 119, 31), (14, 127, 255), (44, 160, 44), (40, 39, 214),
+    (189, 103, 148), (75, 86, 140), (194, 119, 227), (127, 127, 127),
+    (34, 189, 188), (207, 190, 23))
+
+
+def track_color(track_id: int) -> Color:
+    """The colour of a track id (grey for ``-1``, untracked)."""
+    return (160, 160, 160) if track_id < 0 else \
+        TRACK_COLORS[track_id % len(TRACK_COLORS)]
+
+
+def draw_tracked_instances(img: np.ndarray,
+                           instances: Sequence,
+                           drawer: PoseDrawer,
+                           boxes: bool = True) -> np.ndarray:
+    """Draw poses that carry track ids, in place: each instance's
+    (smoothed) keypoints and skeleton and, with ``boxes``, its box in its
+    track's colour labelled ``id <track id>``.
+
+    Args:
+        img (np.ndarray): BGR image (H, W, 3), uint8.
+        instances (Sequence[PoseInstance]): ``bbox``, ``track_id``,
+            ``keypoints`` and ``keypoint_scores`` of each pose.
+        drawer (PoseDrawer): Draws the keypoints and skeleton.
+        boxes (bool): Draw the boxes and ids.
+    """
+    if not len(instances):
+        return img
+    drawer.draw(img, np.stack([i.keypoints for i in instances]),
+                np.stack([i.keypoint_scores for i in instances]))
+    if boxes:
+        font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.55
+        for inst in instances:
+            color = track_color(inst.track_id)
+            draw_bboxes(img, inst.bbox[None], [''], color=color, thickness=2)
+            if inst.track_id < 0:
+                continue
+            label = f'id {inst.track_id}'
+            (tw, th), _ = cv2.getTextSize(label, font, scale, 1)
+            x1 = int(round(float(inst.bbox[0])))
+            y1 = max(int(round(float(inst.bbox[1]))), th + 6)
+            cv2.rectangle(img, (x1, y1 - th - 6), (x1 + tw + 6, y1), color,
+                          -1)
+            cv2.putText(img, label, (x1 + 3, y1 - 4), font, scale,
+                        (255, 255, 255), 1, cv2.LINE_AA)
     return img

@@ -4,7 +4,7 @@ sections share (:class:`BenchmarkContext`: configs, the synthetic dataset,
 batches, FLOP counts), with the dataset helpers behind them.
 
 Every path comes in through :class:`Options` (``config_dir``, ``out_dir``,
-``data_root``, ``demo_script``): the package never looks for a checkout.
+``data_root``): the package never looks for a checkout.
 """
 import copy
 import os.path as osp
@@ -123,9 +123,6 @@ class Options:
     #: where the synthetic dataset is generated (once) and read; default
     #: ``<out_dir>/synthetic_data``
     data_root: Optional[str] = None
-    #: the full-frame video demo script the video section runs (None: the
-    #: section is skipped)
-    demo_script: Optional[str] = None
     video_checkpoint: Optional[str] = None
     #: model name -> checkpoint of ours for the infer section's checks
     #: (instead of fitting the heatmap tail)

@@ -9,8 +9,9 @@ import numpy as np
 __all__ = ['BBOX_SOURCES', 'PoseInstance']
 
 #: Where the box of a pose came from: the whole frame, the user's ``--roi``,
-#: the detector, or the previous frame's pose of the same animal.
-BBOX_SOURCES = ('full_frame', 'roi', 'detector', 'propagated')
+#: the detector, a window of the search over the whole frame (or ROI), or
+#: the previous frame's pose of the same animal.
+BBOX_SOURCES = ('full_frame', 'roi', 'detector', 'search', 'propagated')
 
 
 @dataclass

@@ -7,15 +7,21 @@ input and its keypoints are lost. :class:`BoxPropagator` starts from the
 whole frame, a region of interest or a detector; from then on each
 animal's box is the box of its previous pose's labelled keypoints, enlarged;
 when a pose's mean score drops below a threshold (the animal was lost), the
-start box or the detector takes over again.
+start box or the detector takes over again. Without a detector, the start
+box can be searched: windows of a few sizes slide over it
+(:func:`search_windows`), and the poses the model is surest of are kept
+(:meth:`~custom_pose.tracking.VideoPoseTracker`), so a small animal is found
+in a large frame.
 """
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from custom_pose.errors import InputError
+
 __all__ = [
     'START_SOURCES', 'parse_roi', 'clip_bbox', 'bbox_from_keypoints',
-    'box_iou', 'BoxPropagator'
+    'box_iou', 'search_windows', 'BoxPropagator'
 ]
 
 #: Where the first box comes from (and the fallback when a pose is lost).
@@ -30,7 +36,7 @@ def parse_roi(text: str) -> np.ndarray:
     """Parse ``--roi x1,y1,x2,y2`` (image pixels).
 
     Raises:
-        ValueError: Not four numbers, or ``x2 <= x1`` / ``y2 <= y1``.
+        InputError: Not four numbers, or ``x2 <= x1`` / ``y2 <= y1``.
     """
     parts = [p.strip() for p in str(text).split(',')]
     try:
@@ -38,11 +44,11 @@ def parse_roi(text: str) -> np.ndarray:
     except ValueError:
         values = []
     if len(values) != 4:
-        raise ValueError(f'--roi {text!r}: expected four numbers x1,y1,x2,y2 '
+        raise InputError(f'--roi {text!r}: expected four numbers x1,y1,x2,y2 '
                          '(image pixels), e.g. --roi 100,50,400,300')
     x1, y1, x2, y2 = values
     if x2 <= x1 or y2 <= y1 or x1 < 0 or y1 < 0:
-        raise ValueError(f'--roi {text!r}: need 0 <= x1 < x2 and 0 <= y1 < '
+        raise InputError(f'--roi {text!r}: need 0 <= x1 < x2 and 0 <= y1 < '
                          'y2 (top-left corner, then bottom-right corner)')
     return np.array(values, np.float32)
 
@@ -66,13 +72,39 @@ def box_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
     return _box_iou(a, b).numpy()
 
 
+def search_windows(region: np.ndarray,
+                   scales: Sequence[float]) -> np.ndarray:
+    """Square windows sliding over ``region`` with half-window steps.
+
+    Args:
+        region (np.ndarray): (4, ) ``xyxy`` box to search.
+        scales (Sequence[float]): Window sides as fractions of the region's
+            shorter side, each in (0, 1).
+
+    Returns:
+        np.ndarray: (M, 4) float32 ``xyxy`` windows covering the region
+        (the last row and column flush with its far edges).
+    """
+    x1, y1, x2, y2 = (float(v) for v in region)
+    windows = []
+    for scale in scales:
+        side = scale * min(x2 - x1, y2 - y1)
+        xs = np.arange(x1, x2 - side + 1e-3, side / 2)
+        ys = np.arange(y1, y2 - side + 1e-3, side / 2)
+        xs = np.unique(np.append(xs, x2 - side))
+        ys = np.unique(np.append(ys, y2 - side))
+        windows += [[x, y, x + side, y + side] for y in ys for x in xs]
+    return np.asarray(windows, np.float32).reshape(-1, 4)
+
+
 def bbox_from_keypoints(keypoints: np.ndarray,
                         scores: np.ndarray,
                         frame_size: Tuple[int, int],
                         kpt_thr: float = 0.3,
                         enlarge: float = 1.25,
                         min_keypoints: int = 2,
-                        min_size: float = 8.0) -> Optional[np.ndarray]:
+                        min_size: Union[float, np.ndarray] = 8.0
+                        ) -> Optional[np.ndarray]:
     """The box of a pose's labelled keypoints, enlarged and clipped.
 
     Args:
@@ -83,8 +115,9 @@ def bbox_from_keypoints(keypoints: np.ndarray,
         enlarge (float): Factor on the width and height of the keypoints'
             box, about its centre (the body reaches past the joints).
         min_keypoints (int): Fewer labelled keypoints give no box.
-        min_size (float): Smallest width and height before clipping
-            (a pose whose labelled keypoints lie on a line).
+        min_size (float | np.ndarray): Smallest width and height before
+            clipping (a pose whose labelled keypoints lie on a line), or
+            (2, ) per axis.
 
     Returns:
         np.ndarray | None: (4, ) ``xyxy`` float32, or ``None`` when too few
@@ -116,11 +149,14 @@ class BoxPropagator:
     score is at least ``min_mean_score`` gives the next frame's box
     (:func:`bbox_from_keypoints`, source ``'propagated'``). A pose below it
     is lost: with a detector, the detector runs on the next frame and its
-    boxes that overlap no propagated box (IoU < ``nms_iou``) are added;
-    without one, when no pose is left the start box is used again. Of two
-    propagated boxes that overlap by ``nms_iou`` or more (two poses on one
-    animal), the one of the pose with the higher mean score is kept
-    (mmpose's ``nms``).
+    boxes that overlap no propagated box (IoU < ``nms_iou``) are added (two
+    poses on one animal, below, also mean an animal is lost);
+    without one, when no pose is left the start box is used again, with
+    ``search_scales`` also the windows of :func:`search_windows` over it
+    (source ``'search'``; :class:`~custom_pose.tracking.VideoPoseTracker`
+    keeps the surest poses of them). Of two propagated boxes that overlap by
+    ``nms_iou`` or more (two poses on one animal), the one of the pose with
+    the higher mean score is kept (mmpose's ``nms``).
 
     Args:
         start (str): ``'full_frame'``, ``'roi'`` or ``'detector'``.
@@ -130,7 +166,12 @@ class BoxPropagator:
             ``start='detector'``.
         propagate (bool): ``False`` uses the start boxes in every frame
             (the demos' behaviour without ``--track-box``).
-        enlarge (float): See :func:`bbox_from_keypoints`. Defaults to 1.25.
+        enlarge (float): See :func:`bbox_from_keypoints`. Defaults to 1.4:
+            the keypoints the model is sure of span less than the animal's
+            box (by about 1.15 x 1.1 with all of them labelled), and a crop
+            that cuts the animal loses the keypoints of the part cut off;
+            1.25 let the box slide onto the head of a walking animal on the
+            arena clip (:mod:`custom_pose.tracking.arena`).
         kpt_thr (float): Score above which a keypoint counts as labelled.
         min_mean_score (float): Mean keypoint score below which a pose is
             lost. Defaults to 0.3.
@@ -143,6 +184,18 @@ class BoxPropagator:
             same animal: a detection overlapping a propagated box is
             dropped, and of two propagated boxes the less sure one.
             Defaults to 0.5.
+        search_scales (Sequence[float]): Window sides, as fractions of the
+            start box's shorter side, searched when there is no pose to
+            follow, with the ROI (a user's box around the animal) but
+            instead of the whole frame (in which a small animal is a few
+            pixels of the model input; scale 1 adds it); empty (the
+            default): the start box alone. Not with a detector.
+        max_shrink (float): A box propagated from a pose that was itself
+            estimated in a propagated box keeps at least ``1 - max_shrink``
+            of that box's width and height: a crop that cut off part of the
+            animal loses those keypoints' scores, and without this limit
+            the next box would be cut further until it holds only a head.
+            Defaults to 0.1.
     """
 
     def __init__(self,
@@ -150,13 +203,15 @@ class BoxPropagator:
                  roi: Optional[Sequence[float]] = None,
                  detector: Optional[Detector] = None,
                  propagate: bool = True,
-                 enlarge: float = 1.25,
+                 enlarge: float = 1.4,
                  kpt_thr: float = 0.3,
                  min_mean_score: float = 0.3,
                  min_keypoints: int = 2,
                  min_size: float = 8.0,
                  redetect_interval: int = 0,
-                 nms_iou: float = 0.5) -> None:
+                 nms_iou: float = 0.5,
+                 search_scales: Sequence[float] = (),
+                 max_shrink: float = 0.1) -> None:
         if start not in START_SOURCES:
             raise ValueError(
                 f'start must be one of {START_SOURCES}, got {start!r}')
@@ -169,6 +224,15 @@ class BoxPropagator:
         if redetect_interval < 0:
             raise ValueError(
                 f'redetect_interval must be >= 0, got {redetect_interval}')
+        search_scales = tuple(float(v) for v in search_scales)
+        if any(not 0 < v <= 1 for v in search_scales):
+            raise ValueError('search_scales must lie in (0, 1] (fractions '
+                             f'of the start box), got {search_scales}')
+        if not 0 <= max_shrink < 1:
+            raise ValueError(f'max_shrink must be in [0, 1), got {max_shrink}')
+        if search_scales and start == 'detector':
+            raise ValueError('search_scales: the detector gives the start '
+                             'boxes, there is nothing to search')
         self.start = start
         self.roi = None if roi is None else np.asarray(
             roi, np.float32).reshape(4)
@@ -181,17 +245,22 @@ class BoxPropagator:
         self.min_size = float(min_size)
         self.redetect_interval = int(redetect_interval)
         self.nms_iou = float(nms_iou)
+        self.search_scales = search_scales
+        self.max_shrink = float(max_shrink)
         self.reset()
 
     def reset(self) -> None:
         """Forget the previous poses (the next frame uses the start boxes)."""
-        self._poses: List[Tuple[np.ndarray, np.ndarray]] = []
+        # keypoints, scores and (for a propagated one) the box of each pose
+        self._poses: List[Tuple[np.ndarray, np.ndarray,
+                                Optional[np.ndarray]]] = []
         self._frame_size: Optional[Tuple[int, int]] = None
         self.frame_index = 0
 
     def start_boxes(self,
                     frame: np.ndarray) -> Tuple[np.ndarray, List[str]]:
-        """The start boxes of ``frame`` and their source."""
+        """The start boxes of ``frame`` and their source (with
+        ``search_scales``: the start box, then its search windows)."""
         h, w = frame.shape[:2]
         if self.start == 'detector':
             boxes = np.asarray(self.detector(frame), np.float32).reshape(-1, 4)
@@ -202,22 +271,46 @@ class BoxPropagator:
         if self.start == 'roi':
             box = clip_bbox(self.roi, (w, h))
             if box[2] - box[0] < 1 or box[3] - box[1] < 1:
-                raise ValueError(
+                raise InputError(
                     f'--roi {",".join(f"{v:g}" for v in self.roi)} lies '
                     f'outside the {w}x{h} frame')
-            return box[None], ['roi']
-        return np.array([[0, 0, w, h]], np.float32), ['full_frame']
+            return self._with_windows(box, 'roi')
+        return self._with_windows(np.array([0, 0, w, h], np.float32),
+                                  'full_frame')
 
-    def pose_box(self, keypoints: np.ndarray, scores: np.ndarray,
-                 frame_size: Tuple[int, int]) -> Optional[np.ndarray]:
+    def _with_windows(self, box: np.ndarray,
+                      source: str) -> Tuple[np.ndarray, List[str]]:
+        """``box``, or when propagating with ``search_scales`` its search
+        windows (and itself for a ROI, or for scale 1)."""
+        if not (self.propagate and self.search_scales):
+            return box[None], [source]
+        windows = search_windows(box, [s for s in self.search_scales
+                                       if s < 1])
+        whole = [box] if source == 'roi' or 1 in self.search_scales else []
+        return (np.concatenate([np.reshape(whole, (-1, 4)),
+                                windows]).astype(np.float32),
+                [source] * len(whole) + ['search'] * len(windows))
+
+    def pose_box(self,
+                 keypoints: np.ndarray,
+                 scores: np.ndarray,
+                 frame_size: Tuple[int, int],
+                 previous: Optional[np.ndarray] = None
+                 ) -> Optional[np.ndarray]:
         """The box a pose gives the next frame, ``None`` when it is lost
         (mean score below ``min_mean_score`` or too few labelled
-        keypoints)."""
+        keypoints). ``previous``: the propagated box the pose was estimated
+        in (see ``max_shrink``)."""
         if float(np.mean(scores)) < self.min_mean_score:
             return None
+        min_size = self.min_size
+        if previous is not None:
+            min_size = np.maximum(
+                min_size, (1 - self.max_shrink) *
+                (np.asarray(previous[2:]) - np.asarray(previous[:2])))
         return bbox_from_keypoints(keypoints, scores, frame_size,
                                    self.kpt_thr, self.enlarge,
-                                   self.min_keypoints, self.min_size)
+                                   self.min_keypoints, min_size)
 
     def boxes(self, frame: np.ndarray) -> Tuple[np.ndarray, List[str]]:
         """Boxes to estimate poses in, for ``frame``.
@@ -234,8 +327,8 @@ class BoxPropagator:
         propagated = []
         lost = False
         if self.propagate and self._frame_size == size:
-            for kpts, scores in self._poses:
-                box = self.pose_box(kpts, scores, size)
+            for kpts, scores, previous in self._poses:
+                box = self.pose_box(kpts, scores, size, previous)
                 if box is None:
                     lost = True
                 else:
@@ -246,6 +339,7 @@ class BoxPropagator:
         if len(propagated) > 1:  # two poses on one animal: keep the surer
             from mmpose.evaluation.functional import nms
             keep = sorted(nms(np.array(propagated), self.nms_iou))
+            lost |= len(keep) < len(propagated)  # the other animal is lost
             propagated = [propagated[i] for i in keep]
         boxes = np.asarray(propagated, np.float32).reshape(-1, 5)[:, :4]
         sources = ['propagated'] * len(boxes)
@@ -263,16 +357,30 @@ class BoxPropagator:
             boxes, sources = self.start_boxes(frame)
         return boxes, sources
 
-    def update(self, frame: np.ndarray, keypoints: np.ndarray,
-               scores: np.ndarray) -> None:
+    def update(self,
+               frame: np.ndarray,
+               keypoints: np.ndarray,
+               scores: np.ndarray,
+               boxes: Optional[np.ndarray] = None,
+               sources: Optional[Sequence[str]] = None) -> None:
         """Record the poses estimated in the boxes of :meth:`boxes`.
 
         Args:
             frame (np.ndarray): The frame (for its size).
             keypoints (np.ndarray): (N, K, 2) keypoints, image pixels.
             scores (np.ndarray): (N, K) scores.
+            boxes (np.ndarray, optional): (N, 4) the boxes they were
+                estimated in, and ``sources`` their sources: the propagated
+                ones limit how fast the next boxes shrink (``max_shrink``).
         """
         h, w = frame.shape[:2]
         self._frame_size = (w, h)
-        self._poses = [(np.asarray(k, np.float32), np.asarray(s, np.float32))
-                       for k, s in zip(keypoints, scores)]
+        n = len(keypoints)
+        previous: List[Optional[np.ndarray]] = [None] * n
+        if boxes is not None and sources is not None:
+            previous = [
+                np.asarray(b, np.float32) if s == 'propagated' else None
+                for b, s in zip(boxes, sources)
+            ]
+        self._poses = [(np.asarray(k, np.float32), np.asarray(s, np.float32),
+                        p) for k, s, p in zip(keypoints, scores, previous)]

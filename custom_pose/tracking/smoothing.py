@@ -35,12 +35,23 @@ import numpy as np
 from .instances import PoseInstance
 
 __all__ = [
-    'SMOOTH_METHODS', 'OneEuroFilter', 'smooth_keypoints',
+    'SMOOTH_METHODS', 'SMOOTH_PARAMS', 'OFFLINE_METHODS', 'OneEuroFilter', 'smooth_keypoints',
     'KeypointSmoother', 'OneEuroSmoother', 'WindowSmoother', 'build_smoother'
 ]
 
 #: Names accepted by :func:`build_smoother` (``--smooth``).
 SMOOTH_METHODS = ('none', 'oneeuro', 'savgol', 'gaussian')
+
+#: The parameters of each method (``--smooth-param NAME=VALUE``) and their
+#: defaults.
+SMOOTH_PARAMS = dict(
+    none={},
+    oneeuro=dict(min_cutoff=1.0, beta=0.1, d_cutoff=1.0, forget_after=10.0),
+    savgol=dict(window_length=11, polyorder=3),
+    gaussian=dict(sigma=1.5, truncate=3.0))
+
+#: Methods that need future frames (files only, not cameras).
+OFFLINE_METHODS = ('savgol', 'gaussian')
 
 #: ``(payload, instances)`` of one frame, as the smoothers hand them back.
 Released = Tuple[Any, List[PoseInstance]]
@@ -383,10 +394,14 @@ def build_smoother(method: str,
         **params: The method's parameters (see :class:`OneEuroSmoother`,
             :class:`WindowSmoother`).
     """
+    if method in SMOOTH_PARAMS:
+        unknown = sorted(set(params) - set(SMOOTH_PARAMS[method]))
+        if unknown:
+            known = ', '.join(SMOOTH_PARAMS[method]) or 'none'
+            raise ValueError(f'--smooth {method} has no parameter '
+                             f'{", ".join(unknown)} (its parameters: '
+                             f'{known})')
     if method == 'none':
-        if params:
-            raise ValueError(f'--smooth none takes no parameters, got '
-                             f'{sorted(params)}')
         return KeypointSmoother()
     if method == 'oneeuro':
         return OneEuroSmoother(fps=fps, kpt_thr=kpt_thr, **params)

@@ -33,7 +33,9 @@ __all__ = [
     'check_output_file', 'check_output_dir', 'load_config',
     'add_runner_arguments', 'add_cfg_options_argument', 'set_local_rank',
     'add_device_argument', 'add_drawing_arguments',
-    'add_inference_path_arguments', 'check_drawing_arguments'
+    'add_inference_path_arguments', 'check_drawing_arguments',
+    'add_tracking_arguments', 'tracking_options', 'add_backend_arguments',
+    'check_backend_arguments'
 ]
 
 Main = TypeVar('Main', bound=Callable[..., Any])
@@ -315,3 +317,149 @@ def add_inference_path_arguments(parser: argparse.ArgumentParser,
         help='mixed precision: bf16 autocast on CPU, fp16 on CUDA (about 2x '
         'faster on CPUs with AMX/AVX512-BF16; heatmaps lose precision, the '
         'keypoints move by a fraction of a heatmap pixel on average)')
+
+
+# ---------------------------------------------------------------------------
+# video demos: tracking, smoothing and the backend
+# ---------------------------------------------------------------------------
+def _number(text: str) -> float:
+    value = float(text)
+    return int(value) if value.is_integer() and '.' not in text else value
+
+
+def add_tracking_arguments(parser: argparse.ArgumentParser,
+                           detector: bool) -> None:
+    """The video demos' box, track-id and smoothing options (see
+    ``docs/tracking_and_onnx.md``). ``detector``: the demo runs one (the
+    start box and fallback unless ``--roi`` is given)."""
+    from custom_pose.tracking import DEFAULT_SEARCH_SCALES, SMOOTH_PARAMS
+    start = 'the detector' if detector else 'the whole frame'
+    group = parser.add_argument_group(
+        'boxes, track ids and smoothing (docs/tracking_and_onnx.md)')
+    group.add_argument(
+        '--track-box', action='store_true',
+        help='estimate each frame in the box of the previous frame\'s pose '
+        f'(its labelled keypoints\' box, enlarged); start from {start} or '
+        '--roi, and fall back to it when a pose is lost')
+    group.add_argument(
+        '--roi', metavar='X1,Y1,X2,Y2', default=None,
+        help=f'start box in image pixels instead of {start} (without '
+        '--track-box: the box of every frame)')
+    where = ('the ROI (--roi), and the ROI itself,' if detector else
+             'the whole frame, or the ROI and the ROI itself,')
+    group.add_argument(
+        '--search-scales', metavar='S[,S...]',
+        default=','.join(f'{v:g}' for v in DEFAULT_SEARCH_SCALES),
+        help=f'with --track-box and no pose to follow: search {where} with '
+        'square windows of these fractions of its shorter side and keep '
+        'the surest pose' + ('' if detector else '; 1 adds the whole frame')
+        + '; none: no search (default %(default)s)')
+    group.add_argument(
+        '--box-enlarge', type=float, default=1.4, metavar='F',
+        help='propagated box = labelled keypoints\' box times F '
+        '(default %(default)s)')
+    group.add_argument(
+        '--box-min-score', type=float, default=0.3, metavar='S',
+        help='a pose whose mean keypoint score is below S is lost: back to '
+        'the start box (default %(default)s)')
+    group.add_argument(
+        '--max-age', type=int, default=30, metavar='N',
+        help='frames a track id survives unmatched (default %(default)s)')
+    if detector:
+        group.add_argument(
+            '--redetect-interval', type=int, default=0, metavar='N',
+            help='with --track-box, also run the detector every N frames to '
+            'pick up new animals (default 0: only when a pose is lost)')
+    params = '; '.join(f'{m}: ' + ', '.join(f'{k}={v:g}'
+                                            for k, v in p.items())
+                       for m, p in SMOOTH_PARAMS.items() if p)
+    group.add_argument(
+        '--smooth', default='none', choices=list(SMOOTH_PARAMS),
+        help='temporal smoothing of each track\'s keypoints: oneeuro '
+        '(online, no delay), savgol or gaussian (files: a few frames of '
+        'delay); the JSON keeps the raw keypoints too (default none)')
+    group.add_argument(
+        '--smooth-param', nargs='+', default=[], metavar='NAME=VALUE',
+        help=f'smoother parameters, defaults {params}')
+
+
+def tracking_options(parser: argparse.ArgumentParser,
+                     args: argparse.Namespace, camera: bool = False):
+    """The :class:`~custom_pose.tracking.TrackingOptions` of
+    :func:`add_tracking_arguments`' options; a bad value is a usage error
+    (exit status 2). ``camera``: the source is live (no ``savgol`` /
+    ``gaussian``: they need future frames)."""
+    from custom_pose.tracking import (OFFLINE_METHODS, TrackingOptions,
+                                      build_smoother, parse_roi)
+    roi = None
+    if args.roi is not None:
+        try:
+            roi = tuple(float(v) for v in parse_roi(args.roi))
+        except ValueError as exc:
+            parser.error(str(exc))
+    scales = args.search_scales
+    try:
+        scales = () if scales.strip().lower() == 'none' else tuple(
+            float(v) for v in scales.split(','))
+    except ValueError:
+        parser.error(f'--search-scales {scales!r}: give fractions such as '
+                     '0.5,0.35 (or none)')
+    if any(not 0 < v <= 1 for v in scales):
+        parser.error(f'--search-scales {args.search_scales}: each must be in '
+                     '(0, 1]')
+    if args.box_enlarge < 1:
+        parser.error(f'--box-enlarge must be >= 1, got {args.box_enlarge}')
+    if args.max_age < 0 or getattr(args, 'redetect_interval', 0) < 0:
+        parser.error('--max-age and --redetect-interval must be >= 0')
+    params = {}
+    for item in args.smooth_param:
+        name, sep, value = item.partition('=')
+        try:
+            params[name.strip()] = _number(value.strip())
+        except ValueError:
+            sep = ''
+        if not sep:
+            parser.error(f'--smooth-param {item!r}: expected NAME=NUMBER, '
+                         'e.g. min_cutoff=0.5')
+    if camera and args.smooth in OFFLINE_METHODS:
+        parser.error(f'--smooth {args.smooth} needs future frames: use '
+                     'oneeuro with a camera')
+    try:
+        build_smoother(args.smooth, **params)
+    except (TypeError, ValueError) as exc:
+        parser.error(str(exc))
+    return TrackingOptions(
+        track_box=args.track_box,
+        roi=roi,
+        search_scales=scales,
+        enlarge=args.box_enlarge,
+        min_mean_score=args.box_min_score,
+        max_age=args.max_age,
+        redetect_interval=getattr(args, 'redetect_interval', 0),
+        smooth=args.smooth,
+        smooth_params=params)
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--backend pytorch|onnxruntime`` and ``--onnx MODEL.onnx``."""
+    group = parser.add_argument_group(
+        'backend (tools/deployment/pytorch2onnx.py exports the model)')
+    group.add_argument(
+        '--backend', choices=['pytorch', 'onnxruntime'], default='pytorch',
+        help='run the network with PyTorch or, from --onnx, with '
+        'onnxruntime (the same cropping, flip test, decoding and drawing; '
+        'the checkpoint still gives the dataset meta) (default pytorch)')
+    group.add_argument(
+        '--onnx', default=None, metavar='MODEL.onnx',
+        help='the exported model of the pose config, for --backend '
+        'onnxruntime')
+
+
+def check_backend_arguments(parser: argparse.ArgumentParser,
+                            args: argparse.Namespace) -> None:
+    """``--backend onnxruntime`` and ``--onnx`` go together (usage errors,
+    exit status 2)."""
+    if args.backend == 'onnxruntime' and not args.onnx:
+        parser.error('--backend onnxruntime needs --onnx MODEL.onnx')
+    if args.onnx and args.backend != 'onnxruntime':
+        parser.error('--onnx needs --backend onnxruntime')

@@ -8,7 +8,8 @@ from custom_pose.tracking import (BoxPropagator, OneEuroSmoother, PoseInstance,
                                   WindowSmoother, bbox_from_keypoints,
                                   build_smoother, keypoint_oks,
                                   make_walking_poses, measure_tracking_cost,
-                                  parse_roi, smooth_keypoints)
+                                  parse_roi, search_windows,
+                                  smooth_keypoints)
 
 FRAME = np.zeros((480, 640, 3), np.uint8)
 
@@ -118,8 +119,40 @@ def test_two_poses_on_one_animal_give_one_box():
     assert sources == ['propagated', 'propagated']
     # the surer of the two overlapping poses, and the separate animal
     np.testing.assert_allclose(
-        boxes, [bbox_from_keypoints(pose + 2, [1, 1], (640, 480)),
-                bbox_from_keypoints(pose + 300, [1, 1], (640, 480))])
+        boxes, [bbox_from_keypoints(pose + 2, [1, 1], (640, 480),
+                                    enlarge=prop.enlarge),
+                bbox_from_keypoints(pose + 300, [1, 1], (640, 480),
+                                    enlarge=prop.enlarge)])
+
+
+def test_two_boxes_on_one_animal_give_one_pose_and_one_track():
+    """Where two boxes find the same animal (one animal in front of the
+    other), the frame keeps only the surer pose, so the hidden animal's
+    track is not handed this animal's pose."""
+    pose = np.array([[300, 200], [360, 250], [330, 230]], np.float32)
+    other = pose + [200, 0]
+
+    def pose_fn(frame, boxes):
+        # the first two boxes both see the front animal, the third its own
+        kpts = np.stack([pose, pose + 1.0, other])[:len(boxes)]
+        scores = np.array([[0.6] * 3, [0.9] * 3, [0.8] * 3])[:len(boxes)]
+        return kpts, scores
+
+    boxes = np.array([[250, 150, 400, 300], [280, 170, 420, 290],
+                      [450, 150, 600, 300]], np.float32)
+    video = VideoPoseTracker(
+        pose_fn, BoxPropagator('detector', detector=lambda frame: boxes),
+        PoseTracker(), refine_start=0)
+    out = video(FRAME)
+    assert len(out) == 2
+    np.testing.assert_allclose(out[0].keypoints_raw, pose + 1.0)
+    np.testing.assert_allclose(out[1].keypoints_raw, other)
+    assert out[0].track_id != out[1].track_id
+    # with duplicate_oks above any OKS both poses of the front animal stay
+    video = VideoPoseTracker(
+        pose_fn, BoxPropagator('detector', detector=lambda frame: boxes),
+        PoseTracker(), refine_start=0, duplicate_oks=1.0)
+    assert len(video(FRAME)) == 3
 
 
 def _small_animal_model(truth_per_frame, noise_per_input_px=1.5,
@@ -174,6 +207,100 @@ def test_video_tracker_propagation_beats_the_whole_frame_on_a_small_animal():
         assert sources == ({'propagated'} if propagate else {'full_frame'})
         assert set(tracker.mean_ms()) == {'propagation', 'pose', 'tracking'}
     assert errors[True] * 3 < errors[False], errors
+
+
+def test_search_windows_cover_the_region():
+    prop = BoxPropagator('full_frame', search_scales=[1, 0.5])
+    boxes, sources = prop.start_boxes(FRAME)
+    assert sources == ['full_frame'] + ['search'] * 15
+    np.testing.assert_allclose(boxes[0], [0, 0, 640, 480])
+    # no search without propagation (the same box in every frame)
+    assert BoxPropagator('full_frame', search_scales=[0.5],
+                         propagate=False).start_boxes(FRAME)[1] == [
+                             'full_frame']
+    windows = search_windows(np.array([0, 0, 640, 480]), [0.5])
+    # 240 px windows, 120 px steps, the last ones flush with the far edges
+    assert windows.shape == (5 * 3, 4)
+    assert sorted(set(windows[:, 0])) == [0, 120, 240, 360, 400]
+    assert sorted(set(windows[:, 1])) == [0, 120, 240]
+    np.testing.assert_allclose(windows[:, 2] - windows[:, 0], 240)
+    roi = search_windows(np.array([100, 50, 300, 150]), [0.5, 0.9])
+    assert roi[:, :2].min(axis=0).tolist() == [100, 50]
+    assert roi[:, 2:].max(axis=0).tolist() == [300, 150]
+    assert len(search_windows(np.array([0, 0, 64, 48]), [])) == 0
+    with pytest.raises(ValueError, match=r'search_scales must lie in \(0, 1\]'):
+        BoxPropagator('full_frame', search_scales=[1.5])
+    with pytest.raises(ValueError, match='nothing to search'):
+        BoxPropagator('detector', detector=lambda f: np.zeros((0, 4)),
+                      search_scales=[0.5])
+
+
+def _sees_only_large_animals(truth, min_fill=0.3, seed=0):
+    """A stand-in top-down model that finds the animal only when it fills
+    at least ``min_fill`` of the box side (score 0.9, 1 px noise), as a
+    model trained on animals that fill the crop; otherwise low-score
+    keypoints spread over the box."""
+    rng = np.random.default_rng(seed)
+
+    def pose_fn(frame, boxes):
+        lo, hi = truth.min(axis=0), truth.max(axis=0)
+        kpts, scores = [], []
+        for box in boxes:
+            inside = (lo >= box[:2]).all() and (hi <= box[2:]).all()
+            fill = (hi - lo).max() / max(box[2] - box[0], box[3] - box[1])
+            if inside and fill >= min_fill:
+                kpts.append(truth + rng.normal(0, 1.0, truth.shape))
+                scores.append(np.full(len(truth), 0.9))
+            else:
+                kpts.append(rng.uniform(box[:2], box[2:], truth.shape))
+                scores.append(np.full(len(truth), 0.05))
+        return np.array(kpts, np.float32), np.array(scores, np.float32)
+
+    return pose_fn
+
+
+def test_search_finds_a_small_animal_the_whole_frame_misses():
+    truth = make_walking_poses(1, 1, 20, (640, 480), body_size=110,
+                               seed=3)[0, 0]
+    calls = []
+    pose_fn = _sees_only_large_animals(truth)
+
+    def counted(frame, boxes):
+        calls.append(len(boxes))
+        return pose_fn(frame, boxes)
+
+    plain = VideoPoseTracker(pose_fn, BoxPropagator('full_frame'))
+    (inst, ) = plain(FRAME)
+    assert inst.bbox_source == 'full_frame' and inst.keypoint_scores[0] < 0.1
+    search = VideoPoseTracker(
+        counted, BoxPropagator('full_frame', search_scales=[0.5, 0.35]))
+    (inst, ) = search(FRAME)
+    # 5 x 3 + 7 x 5 windows in one call (not the whole frame), then the
+    # surest window's pose estimated again in its own box
+    assert calls == [15 + 35, 1]
+    assert inst.bbox_source == 'propagated'
+    assert _err(inst.keypoints_raw, truth) < 2.0
+    # from then on the propagated box alone
+    (inst, ) = search(FRAME)
+    assert calls[2:] == [1] and inst.bbox_source == 'propagated'
+    # two animals: with max_search_poses=2 both are kept, one pose each
+    two = np.stack([truth, truth + [330, 150]])
+    fns = [_sees_only_large_animals(t, seed=i) for i, t in enumerate(two)]
+
+    def both(frame, boxes):
+        k0, s0 = fns[0](frame, boxes)
+        k1, s1 = fns[1](frame, boxes)
+        first = s0[:, :1] >= s1[:, :1]
+        return np.where(first[..., None], k0, k1), np.where(first, s0, s1)
+
+    video = VideoPoseTracker(
+        both, BoxPropagator('full_frame', search_scales=[0.5, 0.35]),
+        PoseTracker(), max_search_poses=2)
+    found = video(FRAME)
+    assert [i.bbox_source for i in found] == ['propagated'] * 2
+    assert sorted(i.track_id for i in found) == [0, 1]
+    errs = sorted(min(_err(i.keypoints_raw, t) for t in two) for i in found)
+    assert errs[-1] < 2.0
 
 
 def test_video_tracker_with_the_real_inferencer_falls_back_when_lost(

@@ -110,12 +110,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='where the synthetic dataset is generated (once) and read '
         '(default: OUT_DIR/synthetic_data)')
     parser.add_argument(
-        '--demo-script',
-        default=str(REPO_ROOT / 'demo' /
-                    'top_down_video_demo_full_frame_without_det.py'),
-        help='the full-frame video demo of the video section (default: this '
-        'checkout\'s)')
-    parser.add_argument(
         '--quick', action='store_true',
         help='tiny settings (1 iteration, small batches, the quickstart '
         'model): checks that everything runs, the timings mean little')
@@ -236,7 +230,6 @@ def _options(args: argparse.Namespace):
         out_dir=args.out_dir,
         config_dir=args.config_dir,
         data_root=args.data_root or osp.join(args.out_dir, 'synthetic_data'),
-        demo_script=args.demo_script,
         quick=args.quick,
         cudnn_benchmark=args.cudnn_benchmark,
         seed=args.seed,

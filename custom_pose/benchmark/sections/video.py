@@ -1,19 +1,21 @@
 # Copyright (c) custom_pose contributors. All rights reserved.
-"""Section ``video``: frames/s of the full-frame video demo
-(``demo/top_down_video_demo_full_frame_without_det.py``, the whole frame as
-the box) against mmpose's own per-frame path (``inference_topdown`` +
-mmpose's visualizer + ``cv2.VideoWriter``) on the same clip and checkpoint,
-with the keypoint deviation of each row from mmpose's.
+"""Section ``video``: frames/s of the full-frame video demo's loop
+(:func:`custom_pose.apis.run_video`, the whole frame as the box; the demo
+``demo/top_down_video_demo_full_frame_without_det.py`` is a thin wrapper of
+it) against mmpose's own per-frame path (``inference_topdown`` + mmpose's
+visualizer + ``cv2.VideoWriter``) on the same clip and checkpoint, with the
+keypoint deviation of each row from mmpose's: the demo's defaults (PyTorch
+fast paths), plain fp32 and ``--amp`` (with ``fast_paths``), and the
+network exported to ONNX and run by onnxruntime (``--backend
+onnxruntime``); and the per-frame cost of box propagation, track ids and
+smoothing (:func:`custom_pose.tracking.measure_tracking_cost`).
 
 Where mmpose's visualizer cannot draw (mmpose 1.3.2's fails with numpy 2),
 mmpose's loop runs without drawing and is the baseline of the ratios.
 """
-import contextlib
 import copy
 import functools
-import io
 import json
-import re
 import statistics
 import time
 from pathlib import Path
@@ -39,56 +41,37 @@ MMPOSE_NO_DRAW = 'mmpose inference_topdown only (no drawing, no writing)'
 VideoRun = Tuple[int, float, float, np.ndarray]
 
 
-def run_video_demo(demo_script: Path, config: str, checkpoint: str,
-                   video: Path, out_root: Path, device: str, batch_size: int,
-                   flags: Sequence[str] = ()) -> VideoRun:
-    """Run the full-frame video demo on ``video``, saving its predictions
-    under ``out_root``.
-
-    TODO(issue 15, Part B item 1): call the video loop function of
-    ``custom_pose.apis`` (which returns its statistics and keypoints)
-    instead of loading the demo script by path and parsing its stdout. This
-    function is the only place that does either.
+def run_video_demo(config: str, checkpoint: str, video: Path,
+                   out_root: Path, device: str, batch_size: int,
+                   **options: Any) -> VideoRun:
+    """Run the video demo's loop (:func:`custom_pose.apis.run_video`) on
+    ``video``, saving its predictions under ``out_root``.
 
     Args:
-        demo_script (Path): ``top_down_video_demo_full_frame_without_det.py``.
         config (str): Pose model config.
         checkpoint (str): Its checkpoint.
         video (Path): The clip.
         out_root (Path): The demo's ``--out-video-root``.
         device (str): ``'cpu'`` or ``'cuda'``.
         batch_size (int): Frames per forward pass.
-        flags (sequence of str): More demo options (e.g. ``--amp``).
+        **options: More :func:`~custom_pose.apis.run_video` arguments (the
+            demo's options, e.g. ``amp=True``, ``backend='onnxruntime'``).
 
     Returns:
-        tuple: Frames, the demo's frames/s (first decoded to last written
+        tuple: Frames, the loop's frames/s (first decoded to last written
         frame), wall seconds with model loading, keypoints (frames, K, 2).
     """
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('_cp_video_demo',
-                                                  demo_script)
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
-    out, err = io.StringIO(), io.StringIO()
+    from custom_pose.apis import run_video
     t0 = time.perf_counter()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = demo.main([
-            config, checkpoint, '--video-path', str(video), '--out-video-root',
-            str(out_root), '--device', device, '--batch-size',
-            str(batch_size), '--save-predictions', *flags
-        ])
+    stats = run_video(
+        config, checkpoint, str(video), out_video_root=str(out_root),
+        save_predictions=True, device=device, batch_size=batch_size,
+        progress=False, **options)
     wall = time.perf_counter() - t0
-    if status:
-        raise RuntimeError(f'video demo exited with {status}: '
-                           f'{err.getvalue()[-2000:]}')
-    m = re.search(r'(\d+) frames in ([\d.]+) s \(([\d.]+) frames/s\)',
-                  out.getvalue())
-    if m is None:
-        raise RuntimeError('video demo: no "N frames in T s (F frames/s)" '
-                           f'line in its output: {out.getvalue()[-2000:]}')
-    pred = json.loads((out_root / f'vis_{video.stem}.json').read_text())
-    kpts = np.asarray([f['keypoints'] for f in pred['frames']], np.float64)
-    return int(m.group(1)), float(m.group(3)), wall, kpts
+    pred = json.loads(Path(stats.out_json).read_text())
+    kpts = np.asarray(
+        [f['instances'][0]['keypoints'] for f in pred['frames']], np.float64)
+    return stats.frames_done, stats.fps, wall, kpts
 
 
 def _draw(visualizer, image: np.ndarray, data_sample) -> np.ndarray:
@@ -264,12 +247,6 @@ def run_video_section(ctx: BenchmarkContext) -> dict:
     from custom_pose.datasets.synthetic import make_clip
     from custom_pose.models.utils import keypoint_deviation
     o = ctx.opts
-    if not o.demo_script:
-        return dict(status='skipped',
-                    reason='no demo script given (Options.demo_script)')
-    demo_script = Path(o.demo_script)
-    if not demo_script.is_file():
-        return dict(status='skipped', reason=f'demo not found: {demo_script}')
     name = o.models_for('video')[0]
     spec = MODEL_SPECS[name]
     cfg = ctx.cfg(name)
@@ -312,16 +289,19 @@ def run_video_section(ctx: BenchmarkContext) -> dict:
             _mmpose_video, config_path, str(ckpt), str(clip),
             str(work / 'out_mmpose.mp4'), o.device, draw=key == MMPOSE)
     # the demo with its defaults, and with the flags shown
-    demo_flags: Dict[str, List[str]] = {'ours_demo': []}
+    demo_options: Dict[str, Dict[str, Any]] = {'ours_demo': {}}
     if o.fast_paths:
-        demo_flags['ours_demo --no-fuse-conv-bn --no-channels-last'] = [
-            '--no-fuse-conv-bn', '--no-channels-last'
-        ]
-        demo_flags['ours_demo --amp'] = ['--amp']
-    for i, (key, flags) in enumerate(demo_flags.items()):
+        demo_options['ours_demo --no-fuse-conv-bn --no-channels-last'] = \
+            dict(fuse_conv_bn=False, channels_last=False)
+        demo_options['ours_demo --amp'] = dict(amp=True)
+    onnx_note = _export_for_onnxruntime(config_path, str(ckpt), work, o)
+    if onnx_note.endswith('.onnx'):
+        demo_options['ours_demo --backend onnxruntime'] = dict(
+            backend='onnxruntime', onnx=onnx_note)
+    for i, (key, options) in enumerate(demo_options.items()):
         pipelines[key] = functools.partial(
-            run_video_demo, demo_script, config_path, str(ckpt), clip,
-            work / f'demo_out_{i}', o.device, o.video_batch, flags)
+            run_video_demo, config_path, str(ckpt), clip,
+            work / f'demo_out_{i}', o.device, o.video_batch, **options)
     baseline = next(iter(pipelines))
     runs: Dict[str, List[Tuple[int, float, float, Optional[float]]]] = {}
     kpts: Dict[str, np.ndarray] = {}
@@ -371,7 +351,40 @@ def run_video_section(ctx: BenchmarkContext) -> dict:
         fit=dict(fit, frames=fit_idx),
         baseline=baseline,
         mmpose_draw_error=draw_error,
-        rows=rows)
+        onnx=onnx_note,
+        rows=rows,
+        tracking_cost=_tracking_cost(ctx))
+
+
+def _export_for_onnxruntime(config: str, checkpoint: str, work: Path,
+                            opts) -> str:
+    """Export the checkpoint for the onnxruntime row: the ``.onnx`` path,
+    or why there is no such row."""
+    if opts.device != 'cpu':
+        return 'onnxruntime row on the CPU only'
+    try:
+        import onnxruntime  # noqa: F401
+
+        from custom_pose.apis import init_pose_model
+        from custom_pose.deploy import export_onnx
+    except ImportError as exc:
+        return f'no onnxruntime row ({exc}; pip install -e .[deploy])'
+    path = work / (Path(checkpoint).stem + '.onnx')
+    export_onnx(init_pose_model(config, checkpoint, 'cpu'), str(path),
+                dynamic_batch=True)
+    return str(path)
+
+
+def _tracking_cost(ctx: BenchmarkContext) -> Dict[str, float]:
+    """Milliseconds per frame of box propagation, track ids and each
+    smoother, two animals of 20 keypoints on a 640x480 frame
+    (:func:`custom_pose.tracking.measure_tracking_cost`)."""
+    from custom_pose.tracking import measure_tracking_cost
+    o = ctx.opts
+    wait_quiet(o.wait_quiet, ctx.log)
+    return measure_tracking_cost(
+        num_frames=30 if o.quick else 300,
+        smoothers=('oneeuro', 'savgol', 'gaussian'), seed=o.seed)
 
 
 def render_video_section(v: dict, number: int) -> List[str]:
@@ -385,14 +398,18 @@ def render_video_section(v: dict, number: int) -> List[str]:
         f'{v["clip"]["frames"]} frames {v["clip"]["size"][0]}x'
         f'{v["clip"]["size"][1]}, flip test as in the config. '
         '`mmpose`: `inference_topdown` per frame + mmpose\'s '
-        'visualizer + `cv2.VideoWriter`; `ours_demo`: '
+        'visualizer + `cv2.VideoWriter`; `ours_demo`: the loop of '
         '`demo/top_down_video_demo_full_frame_without_det.py` '
-        f'(batch {v["demo_batch_size"]}) with its defaults (BN '
-        'folded, channels-last, fp32) or the flags shown. Times '
-        'from the first decoded frame to the last written one; '
-        'keypoints compared on the labelled keypoints, in model-'
-        'input pixels.'
+        f'(`custom_pose.apis.run_video`, batch {v["demo_batch_size"]}) '
+        'with its defaults (PyTorch, BN folded, channels-last, fp32) or '
+        'the flags shown; `--backend onnxruntime`: the network exported '
+        'to ONNX (dynamic batch) and run by onnxruntime on the CPU, the '
+        'rest of the loop unchanged. Times from the first decoded frame '
+        'to the last written one; keypoints compared on the labelled '
+        'keypoints, in model-input pixels.'
     ]
+    if v.get('onnx') and not str(v['onnx']).endswith('.onnx'):
+        lines += ['', f'No onnxruntime row: {v["onnx"]}.']
     if v.get('mmpose_draw_error'):
         lines += [
             '', 'mmpose\'s visualizer cannot draw with this stack '
@@ -410,6 +427,19 @@ def render_video_section(v: dict, number: int) -> List[str]:
         lines.append(f'| {r["pipeline"]} | {r["frames"]} | {r["fps"]:.1f} | '
                      f'{fmt(r["ratio_vs_mmpose"])} | {r["wall_s"]:.1f} | '
                      f'{check} |')
+    cost = v.get('tracking_cost')
+    if cost:
+        lines += [
+            '', 'Per-frame cost of `--track-box` and `--smooth` '
+            '(`custom_pose.tracking.measure_tracking_cost`: '
+            f'{int(cost["instances"])} animals of {int(cost["keypoints"])} '
+            f'keypoints, {int(cost["frames"])} frames, no model):', '',
+            '| step | ms/frame |', '|---|---|'
+        ]
+        for key, value in cost.items():
+            if key in ('frames', 'instances', 'keypoints'):
+                continue
+            lines.append(f'| {key.replace("_", " ")} | {value:.3f} |')
     return lines
 
 

@@ -10,6 +10,8 @@ COCO-style conversion mmpose ships)::
         images/synth_000001.jpg ...
         clip.mp4                # optional: a walking / turning animal
         clip_keypoints.json     # optional: per-frame ground truth of the clip
+        arena_clip.mp4          # optional: small animals crossing an arena
+        arena_clip_keypoints.json  # its per-frame ground truth, with ids
 
 One module per step:
 
@@ -18,13 +20,15 @@ One module per step:
 - :mod:`.rig`: the posed 3D animal projected to 2D parts;
 - :mod:`.render`: backgrounds, painting, occluders, visibility and
   :func:`render_scene`;
-- :mod:`.clip`: the video clip, :func:`make_clip`;
+- :mod:`.clip`: the video clips, :func:`make_clip` and
+  :func:`make_arena_clip`;
 - :mod:`.formats`: the files (``keypoints.json`` layout described there);
 - :mod:`.generate`: the dataset, :func:`generate_synthetic_animalpose`.
 
 Determinism: all randomness comes from :class:`numpy.random.Generator`
 instances seeded from ``seed`` (image ``i`` uses ``default_rng([seed, 0,
-i])``, the clip ``default_rng([seed, 1])``); no global RNG and no clock is
+i])``, the clip ``default_rng([seed, 1])``, the arena clip
+``default_rng([seed, 2])``); no global RNG and no clock is
 used, JPEGs are encoded with a fixed quality by :func:`cv2.imencode` and the
 JSON files are written with a fixed key order. The clip is written by
 OpenCV's FFmpeg backend with the fixed FourCC ``mp4v`` (MPEG-4 part 2), whose
@@ -36,12 +40,14 @@ bytes.
 """
 from .animal import (CATEGORY_IDS, CATEGORY_SETTINGS, FLIP_PAIRS,
                      KEYPOINT_NAMES, SKELETON, AnimalSpec, sample_animal_spec)
-from .clip import make_clip
+from .clip import ARENA_WIDTH_FRACTION, make_arena_clip, make_clip
+from .formats import read_arena_keypoints
 from .generate import generate_synthetic_animalpose
 from .render import SceneResult, render_scene
 
 __all__ = [
     'KEYPOINT_NAMES', 'SKELETON', 'FLIP_PAIRS', 'CATEGORY_IDS',
     'CATEGORY_SETTINGS', 'AnimalSpec', 'SceneResult', 'sample_animal_spec',
-    'render_scene', 'make_clip', 'generate_synthetic_animalpose'
+    'render_scene', 'make_clip', 'make_arena_clip', 'ARENA_WIDTH_FRACTION',
+    'read_arena_keypoints', 'generate_synthetic_animalpose'
 ]

@@ -28,12 +28,19 @@ Clip ground truth (:func:`write_clip_keypoints`): ``{"video", "fps",
 "skeleton", "frames": [{"frame_id", "bbox", "keypoints": [[x, y, v] x 20],
 "num_keypoints"}]}``.
 
+Arena clip ground truth (:func:`write_arena_keypoints`, read back by
+:func:`read_arena_keypoints`): ``{"video", "fps", "width", "height",
+"num_frames", "keypoints" (names), "skeleton", "animals": [{"track_id",
+"category_id", "first_frame"}], "frames": [{"frame_id", "instances":
+[{"track_id", "category_id", "bbox", "keypoints": [[x, y, v] x 20],
+"num_keypoints"}]}]}``; a frame lists the animals it shows, by track id.
+
 JSON files are written with a fixed key order and JPEGs with a fixed
 quality by :func:`cv2.imencode`, so identical records give identical bytes.
 """
 import json
 import os.path as osp
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import cv2
 import numpy as np
@@ -118,3 +125,73 @@ def write_clip_keypoints(path: str, video_name: str, fps: int,
             keypoints=list(KEYPOINT_NAMES),
             skeleton=[list(link) for link in SKELETON],
             frames=frames))
+
+
+def write_arena_keypoints(path: str, video_name: str, fps: int,
+                          size: Tuple[int, int], animals: List[dict],
+                          frames: List[dict]) -> None:
+    """Write the per-frame ground truth of a clip of several animals.
+
+    Args:
+        path (str): Output JSON file.
+        video_name (str): File name of the video, relative to the JSON.
+        fps (int): Frame rate.
+        size (tuple[int, int]): Frame (width, height).
+        animals (list[dict]): Per animal ``track_id``, ``category_id`` and
+            ``first_frame``.
+        frames (list[dict]): Per frame ``frame_id`` and ``instances``, each
+            ``track_id``, ``category_id``, ``bbox``, ``keypoints`` and
+            ``num_keypoints`` (release format).
+    """
+    _write_json(
+        path,
+        dict(
+            video=video_name,
+            fps=fps,
+            width=size[0],
+            height=size[1],
+            num_frames=len(frames),
+            keypoints=list(KEYPOINT_NAMES),
+            skeleton=[list(link) for link in SKELETON],
+            animals=animals,
+            frames=frames))
+
+
+def read_arena_keypoints(path: str) -> Dict[str, Any]:
+    """Read :func:`write_arena_keypoints`'s file as arrays.
+
+    Args:
+        path (str): The ground-truth JSON.
+
+    Returns:
+        dict: ``video`` (path of the video next to the JSON), ``fps``,
+        ``width``, ``height``, ``track_ids`` (N, ) int64,
+        ``keypoints`` (T, N, K, 2) float64, ``visible`` (T, N, K) bool and
+        ``bboxes`` (T, N, 4) float64 ``xyxy`` -- NaN (``visible`` False)
+        where animal n is not in frame t -- and ``present`` (T, N) bool.
+    """
+    with open(path, encoding='utf-8') as f:
+        data = json.load(f)
+    ids = [a['track_id'] for a in data['animals']]
+    column = {tid: n for n, tid in enumerate(ids)}
+    t, n, k = data['num_frames'], len(ids), len(data['keypoints'])
+    keypoints = np.full((t, n, k, 2), np.nan)
+    visible = np.zeros((t, n, k), bool)
+    bboxes = np.full((t, n, 4), np.nan)
+    for frame in data['frames']:
+        for inst in frame['instances']:
+            i, j = frame['frame_id'], column[inst['track_id']]
+            kpts = np.asarray(inst['keypoints'], np.float64).reshape(k, 3)
+            keypoints[i, j] = kpts[:, :2]
+            visible[i, j] = kpts[:, 2] > 0
+            bboxes[i, j] = inst['bbox']
+    return dict(
+        video=osp.join(osp.dirname(path), data['video']),
+        fps=data['fps'],
+        width=data['width'],
+        height=data['height'],
+        track_ids=np.asarray(ids, np.int64),
+        keypoints=keypoints,
+        visible=visible,
+        bboxes=bboxes,
+        present=~np.isnan(bboxes[..., 0]))

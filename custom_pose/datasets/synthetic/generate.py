@@ -1,8 +1,9 @@
 """The dataset: :func:`generate_synthetic_animalpose`.
 
 Image ``i`` is rendered by :func:`~.render.render_scene` from
-``default_rng([seed, 0, i])`` and the clip by :func:`~.clip.make_clip` from
-``default_rng([seed, 1])``; no global RNG and no clock is used, so the same
+``default_rng([seed, 0, i])``, the clip by :func:`~.clip.make_clip` from
+``default_rng([seed, 1])`` and the arena clip by
+:func:`~.clip.make_arena_clip` from ``default_rng([seed, 2])``; no global RNG and no clock is used, so the same
 call always writes byte-identical files (see :mod:`.formats`).
 """
 import os
@@ -13,7 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .animal import CATEGORY_IDS, check_categories
-from .clip import make_clip
+from .clip import make_arena_clip, make_clip
 from .formats import write_animalpose_keypoints, write_jpeg
 from .render import (check_max_animals, check_prob, check_size,
                      render_scene)
@@ -32,6 +33,9 @@ def generate_synthetic_animalpose(out_dir: str,
                                   clip_fps: int = 25,
                                   clip_size: Optional[Tuple[int,
                                                             int]] = None,
+                                  with_arena_clip: bool = False,
+                                  arena_frames: int = 96,
+                                  arena_size: Tuple[int, int] = (640, 480),
                                   jpeg_quality: int = 95,
                                   progress: bool = False) -> dict:
     """Generate a synthetic Animal-Pose dataset in the original format.
@@ -58,6 +62,12 @@ def generate_synthetic_animalpose(out_dir: str,
         clip_fps (int): Clip frame rate.
         clip_size (tuple[int, int], optional): Clip (width, height).
             Defaults to ``image_size``.
+        with_arena_clip (bool): Also write ``arena_clip.mp4`` and
+            ``arena_clip_keypoints.json`` (see :func:`make_arena_clip`: two
+            small animals crossing a large frame, ground truth with track
+            ids). Defaults to False.
+        arena_frames (int): Arena clip length in frames.
+        arena_size (tuple[int, int]): Arena clip (width, height).
         jpeg_quality (int): JPEG quality in [1, 100]. Defaults to 95.
         progress (bool): Show a progress bar (mmengine's
             :class:`ProgressBar`).
@@ -66,7 +76,8 @@ def generate_synthetic_animalpose(out_dir: str,
         dict: Summary with ``out_dir``, ``keypoints_file``, ``image_dir``,
         ``num_images``, ``num_annotations``, ``num_visible_keypoints``,
         ``annotations_per_category``, ``clip`` (``make_clip`` summary or
-        None), ``seconds`` and ``images_per_second``.
+        None), ``arena_clip`` (``make_arena_clip`` summary or None),
+        ``seconds`` and ``images_per_second``.
     """
     num_images = int(num_images)
     if num_images < 1:
@@ -118,6 +129,15 @@ def generate_synthetic_animalpose(out_dir: str,
             fps=clip_fps,
             image_size=clip_size if clip_size is not None else (w, h),
             category=names[seed % len(names)])
+    arena_clip = None
+    if with_arena_clip:
+        arena_clip = make_arena_clip(
+            out_dir,
+            seed=seed,
+            num_frames=arena_frames,
+            fps=clip_fps,
+            image_size=arena_size,
+            categories=names)
     return dict(
         out_dir=out_dir,
         keypoints_file=kpt_file,
@@ -128,5 +148,6 @@ def generate_synthetic_animalpose(out_dir: str,
             sum(a['num_keypoints'] for a in annotations)),
         annotations_per_category=per_cat,
         clip=clip,
+        arena_clip=arena_clip,
         seconds=seconds,
         images_per_second=num_images / max(seconds, 1e-9))

@@ -1,0 +1,259 @@
+# Copyright (c) custom_pose contributors. All rights reserved.
+"""What the two demo loops (:func:`~custom_pose.apis.run_video`,
+:func:`~custom_pose.apis.run_live`) share: loading a pose model for a
+backend (:func:`load_pose_estimator`), the reader / writer / window of a
+loop (:func:`video_io`), the batch that fits in memory
+(:func:`fit_batch_size`), and the output of tracked frames
+(:class:`TrackedFrameOutput`, :func:`write_predictions`).
+"""
+import contextlib
+import json
+import os
+import os.path as osp
+from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence,
+                    Tuple)
+
+from custom_pose.errors import CustomPoseError, InputError, ModelConfigError
+from .loading import init_pose_model
+from .topdown import TopdownBatchInferencer
+from .video import Display, ThreadedFrameReader, VideoSink, VideoSource
+from .visualize import PoseDrawer, draw_tracked_instances
+
+__all__ = [
+    'BACKENDS', 'load_pose_estimator', 'video_io', 'available_memory',
+    'fit_batch_size', 'TrackedFrameOutput', 'write_predictions',
+    'keypoint_names'
+]
+
+#: ``--backend`` values: PyTorch, or an exported ONNX model run by
+#: onnxruntime (``--onnx``).
+BACKENDS = ('pytorch', 'onnxruntime')
+
+Warn = Optional[Callable[[str], None]]
+
+
+def load_pose_estimator(config: str,
+                        checkpoint: str,
+                        device: str,
+                        *,
+                        batch_size: Optional[int] = None,
+                        fuse_conv_bn: bool = True,
+                        channels_last: bool = True,
+                        amp: bool = False,
+                        kpt_thr: float = 0.3,
+                        radius: int = 4,
+                        thickness: int = 1,
+                        backend: str = 'pytorch',
+                        onnx: Optional[str] = None
+                        ) -> Tuple[TopdownBatchInferencer, PoseDrawer]:
+    """A pose model loaded strictly, its batch inferencer and a drawer in
+    its dataset's colours.
+
+    With ``backend='pytorch'`` the model is prepared for inference
+    (:func:`~custom_pose.models.utils.prepare_for_inference`: BN folded,
+    channels-last, autocast as asked). With ``'onnxruntime'`` the network
+    call of the inferencer runs the exported ``onnx`` file instead
+    (:class:`~custom_pose.deploy.OnnxHeatmapModel`); the checkpoint still
+    gives the dataset meta, and cropping, flip test, decoding and drawing
+    stay the same.
+
+    Raises:
+        ModelConfigError, CheckpointError: A config or checkpoint that does
+            not load, or metainfo that does not fit the model.
+        OnnxModelError, KeypointMismatchError: An ONNX file that does not
+            load or predicts another number of keypoints.
+        InputError: An unknown backend, or onnxruntime without ``onnx``.
+    """
+    if backend not in BACKENDS:
+        raise InputError(f'--backend {backend!r}: use one of '
+                         f'{", ".join(BACKENDS)}')
+    if (backend == 'onnxruntime') != (onnx is not None):
+        raise InputError('--backend onnxruntime and --onnx MODEL.onnx go '
+                         'together')
+    model = init_pose_model(config, checkpoint, device)
+    try:
+        if backend == 'pytorch':
+            from custom_pose.models.utils import prepare_for_inference
+            prepare_for_inference(
+                model, fuse_bn=fuse_conv_bn, channels_last=channels_last,
+                amp=amp, inplace=True)
+        inferencer = TopdownBatchInferencer(model, batch_size=batch_size)
+        drawer = PoseDrawer(
+            model.dataset_meta, inferencer.num_keypoints, radius=radius,
+            thickness=thickness, kpt_thr=kpt_thr)
+    except CustomPoseError:
+        raise
+    except ValueError as exc:  # e.g. colours that do not fit the model
+        raise ModelConfigError(f'{config}: {exc}') from None
+    if backend == 'onnxruntime':
+        from custom_pose.deploy import OnnxHeatmapModel
+        inferencer.use_heatmap_fn(
+            OnnxHeatmapModel(onnx, inferencer.num_keypoints,
+                             inferencer.input_size, device=device,
+                             config_name=config))
+    return inferencer, drawer
+
+
+@contextlib.contextmanager
+def video_io(source: VideoSource,
+             out_video: Optional[str],
+             show: bool,
+             window_name: str,
+             warn: Warn,
+             drop_stale: bool,
+             max_queue: int = 8
+             ) -> Iterator[Tuple[ThreadedFrameReader, Optional[VideoSink],
+                                 Display]]:
+    """The frame reader, the writer (if ``out_video``) and the window of a
+    demo loop; all closed (the video finalised) on the way out, also after
+    Ctrl-C. Owns ``source`` (released on every path)."""
+    try:
+        sink = VideoSink(out_video, source.info.fps, source.info.size) \
+            if out_video else None
+    except BaseException:
+        source.release()
+        raise
+    display = Display(window_name, show, warn=warn)
+    reader = ThreadedFrameReader(
+        source, drop_stale=drop_stale, max_queue=max_queue)
+    try:
+        yield reader, sink, display
+    finally:
+        reader.stop()
+        display.close()
+        if sink is not None:
+            sink.close()
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory available to new allocations (Linux's
+    ``MemAvailable``), ``None`` where unknown."""
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+#: Decoded frames a loop holds per frame of its batch: the batch itself and
+#: the reader's queue of two batches.
+FRAMES_PER_BATCH_SLOT = 3
+
+
+def fit_batch_size(batch_size: int,
+                   frame_size: Tuple[int, int],
+                   available: Optional[int] = None,
+                   share: float = 0.25) -> Tuple[int, Optional[str]]:
+    """The largest batch up to ``batch_size`` whose decoded frames fit in
+    ``share`` of the available memory.
+
+    A loop holds :data:`FRAMES_PER_BATCH_SLOT` decoded BGR frames per
+    frame of its batch (``--batch-size 100000`` on a 720p clip would hold
+    about 800 GB).
+
+    Args:
+        batch_size (int): The batch asked for.
+        frame_size (tuple[int, int]): ``(width, height)`` of the frames.
+        available (int, optional): Bytes available; ``None``: measured
+            (:func:`available_memory`; no limit where unknown).
+        share (float): Part of the available memory the frames may take.
+
+    Returns:
+        tuple: The batch to use and, when it is smaller, a warning saying
+        why.
+    """
+    if available is None:
+        available = available_memory()
+    if available is None:
+        return batch_size, None
+    w, h = frame_size
+    per_frame = FRAMES_PER_BATCH_SLOT * w * h * 3
+    limit = max(1, int(share * available) // max(per_frame, 1))
+    if batch_size <= limit:
+        return batch_size, None
+    gib = 1024**3
+    return limit, (
+        f'--batch-size {batch_size} would hold '
+        f'{batch_size * per_frame / gib:.1f} GiB of {w}x{h} frames; using '
+        f'{limit} ({share:.0%} of the {available / gib:.1f} GiB available)')
+
+
+class TrackedFrameOutput:
+    """Draw each frame's tracked poses, write the frame, keep its JSON
+    record and show it.
+
+    Args:
+        drawer (PoseDrawer): Draws keypoints and skeletons.
+        sink (VideoSink, optional): The output video.
+        display (Display): The window (a no-op without one).
+        records (bool): Keep a record per frame (for the predictions JSON).
+        boxes (callable): ``instances -> bool``: draw their boxes and ids.
+    """
+
+    def __init__(self, drawer: PoseDrawer, sink: Optional[VideoSink],
+                 display: Display, records: bool,
+                 boxes: Callable[[Sequence], bool]) -> None:
+        self.drawer = drawer
+        self.sink = sink
+        self.display = display
+        self.records: Optional[List[dict]] = [] if records else None
+        self.boxes = boxes
+        self.frames = 0
+        self.quit_requested = False
+
+    def __call__(self, released: Sequence[Tuple[Any, Sequence]]) -> bool:
+        """Output frames released by a smoother: ``((frame index, frame),
+        instances)`` each; True once q/Esc was pressed in the window."""
+        for (index, frame), instances in released:
+            draw_tracked_instances(frame, instances, self.drawer,
+                                   boxes=self.boxes(instances))
+            if self.sink is not None:
+                self.sink.write(frame)
+            if self.records is not None:
+                self.records.append(
+                    dict(frame_id=int(index),
+                         instances=[i.to_dict() for i in instances]))
+            self.frames += 1
+            if self.display.show(frame):
+                self.quit_requested = True
+                return True
+        return False
+
+
+def write_predictions(path: str, video: str, config: str, checkpoint: str,
+                      source: VideoSource, keypoint_names: List[str],
+                      frames: List[dict],
+                      extra: Optional[Dict[str, Any]] = None) -> None:
+    """The predictions JSON of a demo loop (layout in the full-frame demo's
+    docstring): the source, the model, ``extra`` (tracking options,
+    backend, undecodable frames) and the per-frame instances."""
+    info = source.info
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    data = dict(
+        video=osp.abspath(video) if osp.exists(video) else video,
+        config=osp.abspath(config),
+        checkpoint=osp.abspath(checkpoint),
+        fps=info.fps,
+        width=info.width,
+        height=info.height,
+        num_frames=len(frames),
+        num_keypoints=len(keypoint_names),
+        keypoint_names=keypoint_names,
+        bbox_format='xyxy')
+    data.update(extra or {})
+    data['frames'] = frames
+    with open(path, 'w') as f:
+        json.dump(data, f)
+
+
+def keypoint_names(dataset_meta: dict, num_keypoints: int) -> List[str]:
+    """The model's keypoint names in its order (indices where unnamed)."""
+    names = dataset_meta.get('keypoint_id2name', {}) or {}
+    return [str(names.get(i, i)) for i in range(num_keypoints)]
+
