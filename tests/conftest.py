@@ -84,10 +84,16 @@ def all_configs():
 
 @pytest.fixture(scope='session')
 def tiny_root(tmp_path_factory) -> Path:
-    """Four synthetic images: a 50/50 split gives one batch of 2 each way."""
+    """Four synthetic images: a 50/50 split gives one batch of 2 each way.
+
+    The same images and ground truth are also a DeepLabCut project of 4
+    body parts of its own in ``deeplabcut/`` (for the configs of
+    ``configs/custom/``).
+    """
     from custom_pose.datasets.synthetic import generate_synthetic_animalpose
     root = tmp_path_factory.mktemp('animalpose_tiny')
     generate_synthetic_animalpose(
         str(root), num_images=4, seed=1, image_size=(96, 96),
-        occlusion_prob=0.0, truncation_prob=0.0, with_clip=False)
+        occlusion_prob=0.0, truncation_prob=0.0, with_clip=False,
+        formats=('animalpose', 'deeplabcut'))
     return root

@@ -519,7 +519,8 @@ def write_deeplabcut(annots: KeypointAnnotations,
                      scorer: str = 'custom_pose',
                      task: str = 'custom_pose',
                      multi_animal: Optional[bool] = None,
-                     index_columns: int = 1) -> str:
+                     index_columns: int = 1,
+                     date: Optional[str] = None) -> str:
     """Write ``annots`` as a DeepLabCut project (all files or none).
 
     Writes ``config.yaml`` and one ``labeled-data/<video>/CollectedData_
@@ -536,6 +537,9 @@ def write_deeplabcut(annots: KeypointAnnotations,
             image has more than one instance or any instance has a track.
         index_columns (int): 1 (``labeled-data/v/img.png``, DeepLabCut <
             2.3) or 3 (``labeled-data``, ``v``, ``img.png``).
+        date (str, optional): The project's ``date`` (DeepLabCut writes
+            ``'%b%d'``, e.g. ``'Mar15'``). Defaults to today; give one for
+            reproducible files.
 
     Returns:
         str: The ``config.yaml`` path.
@@ -568,7 +572,8 @@ def write_deeplabcut(annots: KeypointAnnotations,
     cfg = dict(
         Task=task,
         scorer=scorer,
-        date=datetime.date.today().strftime('%b%d'),
+        date=date if date is not None else
+        datetime.date.today().strftime('%b%d'),
         multianimalproject=bool(multi_animal),
         identity=False if multi_animal else None,
         project_path=osp.abspath(project_dir),

@@ -11,6 +11,11 @@ COCO-style conversion mmpose ships)::
         clip.mp4                # optional: a walking / turning animal
         clip_keypoints.json     # optional: per-frame ground truth of the clip
 
+and, from the same images and ground truth, projects of their own keypoint
+sets (``formats=``): a DeepLabCut single- and multi-animal project, a SLEAP
+``.pkg.slp`` file and a COCO keypoint file (:mod:`.formats`,
+:mod:`.keypoint_sets`).
+
 One module per step:
 
 - :mod:`.animal`: keypoints, categories, body plans, :class:`AnimalSpec`
@@ -19,7 +24,10 @@ One module per step:
 - :mod:`.render`: backgrounds, painting, occluders, visibility and
   :func:`render_scene`;
 - :mod:`.clip`: the video clip, :func:`make_clip`;
-- :mod:`.formats`: the files (``keypoints.json`` layout described there);
+- :mod:`.formats`: the files (``keypoints.json`` layout described there,
+  and the DeepLabCut / SLEAP / COCO projects);
+- :mod:`.keypoint_sets`: the keypoint sets of those projects and the
+  derived keypoints (``spine_mid``);
 - :mod:`.generate`: the dataset, :func:`generate_synthetic_animalpose`.
 
 Determinism: all randomness comes from :class:`numpy.random.Generator`
@@ -37,11 +45,16 @@ bytes.
 from .animal import (CATEGORY_IDS, CATEGORY_SETTINGS, FLIP_PAIRS,
                      KEYPOINT_NAMES, SKELETON, AnimalSpec, sample_animal_spec)
 from .clip import make_clip
+from .formats import LAYOUTS
 from .generate import generate_synthetic_animalpose
+from .keypoint_sets import (COCO_KEYPOINTS, DEEPLABCUT_KEYPOINTS,
+                            DERIVED_KEYPOINTS, SLEAP_KEYPOINTS, KeypointSet)
 from .render import SceneResult, render_scene
 
 __all__ = [
     'KEYPOINT_NAMES', 'SKELETON', 'FLIP_PAIRS', 'CATEGORY_IDS',
     'CATEGORY_SETTINGS', 'AnimalSpec', 'SceneResult', 'sample_animal_spec',
-    'render_scene', 'make_clip', 'generate_synthetic_animalpose'
+    'render_scene', 'make_clip', 'generate_synthetic_animalpose', 'LAYOUTS',
+    'KeypointSet', 'DEEPLABCUT_KEYPOINTS', 'SLEAP_KEYPOINTS',
+    'COCO_KEYPOINTS', 'DERIVED_KEYPOINTS'
 ]
