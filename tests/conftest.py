@@ -66,6 +66,17 @@ def small_train_cfg(cfg, data_root, work_dir, *, batch_size=2, num_images=None):
     return cfg
 
 
+def read_tree(root) -> dict:
+    """``{path relative to root: bytes}`` of every file below ``root``."""
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            path = osp.join(dirpath, name)
+            with open(path, 'rb') as f:
+                out[osp.relpath(path, root)] = f.read()
+    return out
+
+
 @pytest.fixture
 def config_path():
     def _path(name: str) -> str:

@@ -2,7 +2,6 @@
 and its CLI (tools/make_synthetic_animalpose.py)."""
 import importlib.util
 import json
-import os
 import os.path as osp
 import subprocess
 import sys
@@ -11,19 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import read_tree
 from custom_pose.datasets import synthetic as syn
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
-def _all_files(root):
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            path = osp.join(dirpath, name)
-            with open(path, 'rb') as f:
-                out[osp.relpath(path, root)] = f.read()
-    return out
 
 
 def _generate(out_dir, **kwargs):
@@ -43,9 +33,9 @@ def test_same_seed_byte_identical_different_seed_differs(tmp_path):
     _generate(tmp_path / 'a')
     _generate(tmp_path / 'b')
     _generate(tmp_path / 'c', seed=1)
-    files_a = _all_files(tmp_path / 'a')
-    files_b = _all_files(tmp_path / 'b')
-    files_c = _all_files(tmp_path / 'c')
+    files_a = read_tree(tmp_path / 'a')
+    files_b = read_tree(tmp_path / 'b')
+    files_c = read_tree(tmp_path / 'c')
     expected = {'keypoints.json', 'clip.mp4', 'clip_keypoints.json'} | {
         osp.join('images', f'synth_{i:06d}.jpg')
         for i in range(1, 7)

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import read_tree
 from custom_pose.datasets import CustomPoseKeypointDataset
 from custom_pose.datasets.formats import read_keypoints
 from custom_pose.datasets.synthetic import (COCO_KEYPOINTS,
@@ -165,22 +166,12 @@ def test_spine_mid_is_visible_where_the_torso_is_seen():
     assert derive_keypoints(kpts.tolist(), lbl, 1)['spine_mid'][2] == 0
 
 
-def _files(root):
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            path = osp.join(dirpath, name)
-            with open(path, 'rb') as f:
-                out[osp.relpath(path, root)] = f.read()
-    return out
-
-
 def test_same_seed_same_files(tmp_path):
     root = tmp_path / 'a'
     _generate(root)
     _generate(tmp_path / 'b')
     _generate(tmp_path / 'c', seed=4)
-    a, b, c = _files(root), _files(tmp_path / 'b'), _files(tmp_path / 'c')
+    a, b, c = (read_tree(d) for d in (root, tmp_path / 'b', tmp_path / 'c'))
     assert set(a) == set(b)
     assert 'deeplabcut_multi/labeled-data/synthetic/' \
         'CollectedData_synthetic.csv' in a
