@@ -242,6 +242,15 @@ def test_missing_annotations(tmp_path):
     assert '\n' not in msg
     assert msg.startswith(f'{tmp_path}/labels.slp: no annotations there')
     assert 'point data_root at a DeepLabCut project folder' in msg
+    # the same error where the tools read the keypoint names of a config
+    with pytest.raises(DatasetNotFoundError) as err:
+        resolve_num_keypoints(Config(dict(
+            num_keypoints=None, train_dataloader=dict(dataset=dict(
+                type='CustomPoseKeypointDataset',
+                data_root=str(tmp_path / 'nowhere'), ann_file=''))))
+    assert str(err.value).startswith(
+        f"{tmp_path}/nowhere: no annotations there (data_root="
+        f"'{tmp_path}/nowhere', ann_file='')")
 
 
 # ---------------------------------------------------------------------------
