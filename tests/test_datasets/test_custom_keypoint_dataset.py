@@ -247,7 +247,7 @@ def test_missing_annotations(tmp_path):
         resolve_num_keypoints(Config(dict(
             num_keypoints=None, train_dataloader=dict(dataset=dict(
                 type='CustomPoseKeypointDataset',
-                data_root=str(tmp_path / 'nowhere'), ann_file=''))))
+                data_root=str(tmp_path / 'nowhere'), ann_file='')))))
     assert str(err.value).startswith(
         f"{tmp_path}/nowhere: no annotations there (data_root="
         f"'{tmp_path}/nowhere', ann_file='')")
