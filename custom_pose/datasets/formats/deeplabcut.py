@@ -377,7 +377,15 @@ def read_deeplabcut_keypoint_names(path: str) -> Tuple[str, ...]:
     config = find_deeplabcut_config(path)
     if config is not None:
         return _config_keypoints(_load_config(config), config)[1]
+    if osp.isdir(path) or path.endswith(('.yaml', '.yml')):
+        raise _no_config(path)
     return _table_keypoints(_read_table(path))
+
+
+def _no_config(path: str) -> KeypointFormatError:
+    return KeypointFormatError(
+        f'{path}: no config.yaml in this folder; point ann_file at a '
+        'DeepLabCut project folder, its config.yaml or a CollectedData file')
 
 
 def _table_keypoints(table: _Table) -> Tuple[str, ...]:
@@ -413,10 +421,7 @@ def read_deeplabcut(path: str) -> KeypointAnnotations:
     cfg = _load_config(config) if config is not None else None
     if osp.isdir(path) or path.endswith(('.yaml', '.yml')):
         if cfg is None:
-            raise KeypointFormatError(
-                f'{path}: no config.yaml in this folder; point ann_file at a '
-                'DeepLabCut project folder, its config.yaml or a '
-                'CollectedData file')
+            raise _no_config(path)
         project = osp.dirname(osp.abspath(config))
         files = _project_files(project, cfg.get('scorer'))
     else:
