@@ -8,8 +8,15 @@ Configs reach it with::
 
     custom_imports = dict(imports=['custom_pose'], allow_failed_imports=False)
 """
-from .utils.checkpoint import register_checkpoint_safe_globals
-from .version import __version__
+import warnings
+
+# mmengine 0.10 imports pkg_resources, which warns on every start: the tools
+# and demos import custom_pose first, so this keeps their output clean
+warnings.filterwarnings(
+    'ignore', message='pkg_resources is deprecated', category=UserWarning)
+
+from .utils.checkpoint import register_checkpoint_safe_globals  # noqa: E402
+from .version import __version__  # noqa: E402
 
 register_checkpoint_safe_globals()
 

@@ -108,3 +108,26 @@ def tiny_root(tmp_path_factory) -> Path:
         occlusion_prob=0.0, truncation_prob=0.0, with_clip=False,
         formats=('animalpose', 'deeplabcut'))
     return root
+
+
+def synthetic_data_infos(tmp_path_factory, sizes, num_images, seed=0):
+    """mmpose data infos of synthetic animals in images of several sizes:
+    ``num_images`` images of each ``(w, h)`` in ``sizes``, each size its own
+    dataset (seed ``seed + i``), all samples read with our dataset."""
+    from mmengine.registry import init_default_scope
+    from mmpose.registry import DATASETS
+
+    from custom_pose.datasets.synthetic import generate_synthetic_animalpose
+    init_default_scope('mmpose')
+    infos = []
+    for i, size in enumerate(sizes):
+        root = tmp_path_factory.mktemp(f'infos_{size[0]}x{size[1]}')
+        generate_synthetic_animalpose(
+            str(root), num_images=num_images, seed=seed + i,
+            image_size=tuple(size), with_clip=False)
+        dataset = DATASETS.build(
+            dict(type='org_animal_pose_dataset', data_root=str(root),
+                 ann_file='keypoints.json', data_prefix=dict(img='images/'),
+                 split='all', pipeline=[]))
+        infos += [dataset.get_data_info(j) for j in range(len(dataset))]
+    return infos

@@ -11,6 +11,7 @@ working directory, on clips written by the synthetic data generator.
 import json
 import os
 import os.path as osp
+import re
 import signal
 import subprocess
 import sys
@@ -217,6 +218,8 @@ def assets(tmp_path_factory):
                                 torch.nn.Linear(8, 2))
     a['other_ckpt'] = root / 'other_model.pth'
     torch.save(dict(state_dict=other.state_dict()), a['other_ckpt'])
+    a['a_file'] = root / 'a_file'
+    a['a_file'].write_text('not a folder\n')
     return a
 
 
@@ -356,6 +359,10 @@ def test_video_demo_end_to_end(assets, animal_model, tmp_path):
     prog = VIDEO_DEMO.name
     # headless --show: one warning, and the run goes on
     assert err.count(f'{prog}: warning: no display found') == 1
+    # the summary line, in the format scripts parse
+    assert re.fullmatch(
+        rf'{re.escape(prog)}: 12 frames in \d+\.\d s \(\d+\.\d frames/s\) '
+        r'on cpu', out.splitlines()[0]), out
 
     frames_in, fps_in, size_in = _read_video(assets['clip'])
     frames_out, fps_out, size_out = _read_video(tmp_path / 'vis' /
@@ -387,6 +394,27 @@ def test_video_demo_end_to_end(assets, animal_model, tmp_path):
         for fo, fi in zip(frames_out, frames_in)
     ]
     assert all(changed)
+
+
+def test_run_video_returns_its_statistics(assets, tmp_path):
+    """The demo's loop as a function (what the benchmark calls)."""
+    from custom_pose.apis import run_video
+
+    out = tmp_path / 'out'
+    stats = run_video(
+        assets['animal_cfg'], assets['animal_ckpt'],
+        str(assets['short_clip']), out_video_root=str(out),
+        save_predictions=True, device='cpu', batch_size=2, progress=False)
+    assert stats.frames_read == stats.frames_done == 5
+    assert not stats.interrupted and not stats.quit_requested
+    assert stats.device == 'cpu' and stats.seconds > 0
+    assert stats.fps == pytest.approx(5 / stats.seconds)
+    assert stats.out_video == str(out / 'vis_clip.mp4')
+    assert stats.out_json == str(out / 'vis_clip.json')
+    assert len(_read_video(stats.out_video)[0]) == 5
+    with open(stats.out_json) as f:
+        preds = json.load(f)
+    assert [fr['frame_id'] for fr in preds['frames']] == list(range(5))
 
 
 def _error_cases(a):
@@ -422,6 +450,15 @@ def _error_cases(a):
                               'keypoint-count mismatch: checkpoint'),
         'no_camera': (webcam, webcam_models + ['--cam-id', '7'],
                       'cannot open camera 7'),
+        'out_root_is_a_file': (video, good + ['--video-path', a['clip'],
+                                              '--out-video-root',
+                                              a['a_file']],
+                               f"--out-video-root {a['a_file']} is a file, "
+                               'not a folder'),
+        'out_file_below_a_file': (webcam, webcam_models + [
+            '--cam-id', a['short_clip'], '--out-video-file',
+            f"{a['a_file']}/o.mp4"
+        ], f"{a['a_file']} is a file, not a folder"),
     }
 
 
@@ -445,7 +482,7 @@ def error_runs(assets, tmp_path_factory):
 @pytest.mark.parametrize('case', [
     'missing_video', 'unreadable_video', 'missing_checkpoint',
     'garbage_checkpoint', 'other_model_checkpoint', 'keypoint_mismatch',
-    'no_camera'
+    'no_camera', 'out_root_is_a_file', 'out_file_below_a_file'
 ])
 def test_demo_errors(error_runs, case):
     """One ``<prog>: error: ...`` line, exit status 1, no traceback, no

@@ -290,8 +290,8 @@ def test_keypoint_deviation():
 def test_train_amp_bf16_on_cpu(tmp_path, tiny_root):
     """``tools/train.py --amp`` on a CPU machine: the optim wrapper it sets
     trains one epoch of the quickstart config in bf16 autocast; the loss is
-    finite and the weights change. (On a CUDA machine --amp means fp16 with
-    loss scaling, mmengine's AmpOptimWrapper.)"""
+    finite and the weights change. (On a CUDA machine --amp means bf16
+    autocast where the GPU has native bf16, else fp16 with loss scaling.)"""
     train_tool = _load_module(TRAIN, '_cp_train_tool')
     cfg = Config.fromfile(str(QUICKSTART))
     small_train_cfg(cfg, tiny_root, tmp_path / 'work', batch_size=2)
@@ -302,9 +302,12 @@ def test_train_amp_bf16_on_cpu(tmp_path, tiny_root):
         str(tmp_path / 'work')
     ])
     cfg = train_tool.merge_args(cfg, args)
-    if torch.cuda.is_available():
-        assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
-        expected = torch.float16
+    if torch.cuda.is_available():  # bf16 from Ampere on, else fp16
+        from custom_pose.engine.amp import DeviceCapabilities
+        bf16 = DeviceCapabilities.detect().native_bf16
+        assert cfg.optim_wrapper.type == (
+            'CustomPoseAutocastOptimWrapper' if bf16 else 'AmpOptimWrapper')
+        expected = torch.bfloat16 if bf16 else torch.float16
     else:
         assert cfg.optim_wrapper.type == 'CustomPoseAutocastOptimWrapper'
         assert cfg.optim_wrapper.dtype == 'bfloat16'

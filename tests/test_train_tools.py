@@ -1,6 +1,7 @@
 """tools/train.py and tools/test.py: resume, robustness, error messages."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -95,8 +96,8 @@ def _run(args, cwd, timeout=600):
 
 
 def _data_opts(root):
-    return [f'{k}.dataset.data_root={root}' for k in
-            ('train_dataloader', 'val_dataloader', 'test_dataloader')] + [
+    # data_root=...: the config's top-level data_root reaches its loaders
+    return [f'data_root={root}'] + [
         f'{k}.{n}={v}'
         for k in ('train_dataloader', 'val_dataloader', 'test_dataloader')
         for n, v in (('num_workers', 0), ('persistent_workers', False),
@@ -260,3 +261,238 @@ def test_dist_train_two_cpu_processes(tmp_path, config_path, tiny_root):
     assert ckpt['meta']['iter'] == 1
     assert 'coco/AP' in log and 'PCK@0.1' in log  # validated
     assert len(list(work.glob('best_coco_AP_epoch_1.pth'))) == 1
+
+
+# ---------------------------------------------------------------------------
+# one-line errors of tools/train.py and tools/test.py (issue 15, Part A 3-4)
+# ---------------------------------------------------------------------------
+def _load_tool(path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        '_cp_' + os.path.basename(path)[:-3], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def tools():
+    return dict(train=_load_tool(TRAIN), test=_load_tool(TEST))
+
+
+def _one_line_error(main, argv, capsys, code=1):
+    """Run a tool's ``main(argv)``; it must stop with ``code`` and end with
+    one ``<prog>: error:`` line (and print no other). Returns that line."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == code, err[-2000:]
+    assert 'Traceback' not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    errors = [line for line in lines if ': error: ' in line]
+    assert len(errors) == 1 and errors[0] == lines[-1], err[-2000:]
+    return errors[0]
+
+
+def test_train_config_errors(tools, tmp_path, config_path, capsys):
+    main = tools['train'].main
+    (tmp_path / 'broken.py').write_text('model = dict(\n')
+    (tmp_path / 'child.py').write_text("_base_ = ['./broken.py']\n")
+    (tmp_path / 'orphan.py').write_text("_base_ = ['./gone.py']\n")
+    line = _one_line_error(main, [str(tmp_path / 'child.py')], capsys)
+    assert line == (f"train.py: error: syntax error in {tmp_path / 'broken.py'}"
+                    f" (a _base_ of config {tmp_path / 'child.py'}), line 1: "
+                    "'(' was never closed")
+    line = _one_line_error(main, [str(tmp_path / 'orphan.py')], capsys)
+    assert line.endswith(f"the _base_ file {tmp_path / 'gone.py'} does not "
+                         'exist')
+    line = _one_line_error(main, [str(tmp_path / 'none.py')], capsys)
+    assert line == f"train.py: error: config file not found: {tmp_path / 'none.py'}"
+
+
+@pytest.mark.parametrize('option,message', [
+    ('train_dataloader.batch_sise=4',
+     "DataLoader takes no argument 'batch_sise' (did you mean 'batch_size'?)"),
+    ('train_cfg.max_epochs=1.5', 'expected a whole number >= 1'),
+    ('train_dataloader.batch_size=-1', 'batch_size=-1: must be >= 1'),
+])
+def test_train_option_value_errors(tools, config_path, tmp_path, capsys,
+                                   option, message):
+    line = _one_line_error(tools['train'].main, [
+        config_path(QUICKSTART), '--work-dir', str(tmp_path / 'w'),
+        '--cfg-options', option], capsys)
+    assert message in line
+    assert not (tmp_path / 'w').exists()  # stopped before any work
+
+
+def test_work_dir_and_outputs_checked_first(tools, config_path, tmp_path,
+                                            capsys):
+    a_file = tmp_path / 'a_file'
+    a_file.write_text('x')
+    ckpt = tmp_path / 'some.pth'
+    torch.save({'state_dict': {}}, ckpt)
+    cfg = config_path(QUICKSTART)
+    line = _one_line_error(tools['train'].main,
+                           [cfg, '--work-dir', str(a_file)], capsys)
+    assert line == f'train.py: error: --work-dir {a_file} is a file, not a folder'
+    line = _one_line_error(tools['test'].main,
+                           [cfg, str(ckpt), '--work-dir', str(a_file / 'x')],
+                           capsys)
+    assert f'{a_file} is a file, not a folder' in line
+    work = tmp_path / 'eval'
+    for option, path, message in (
+            ('--out', a_file / 'preds.json', 'is a file, not a folder'),
+            ('--metrics-out', tmp_path, 'is a folder, not a file')):
+        line = _one_line_error(
+            tools['test'].main,
+            [cfg, str(ckpt), '--work-dir', str(work), option, str(path)],
+            capsys)
+        assert line.startswith(f'test.py: error: {option} ') and message in line
+        assert not work.exists()  # before any evaluation
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory, tiny_root):
+    """A quickstart (ResNet-18, 20 keypoints) checkpoint of a real run
+    (1 epoch, 2 iterations), a weights-only copy, and broken files."""
+    from conftest import CONFIG_DIR
+    root = tmp_path_factory.mktemp('trained')
+    cfg = Config.fromfile(str(CONFIG_DIR / QUICKSTART))
+    small_train_cfg(cfg, tiny_root, root / 'run', batch_size=1)
+    cfg.train_cfg.max_epochs = 1
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.default_hooks.checkpoint.pop('save_best', None)
+    Runner.from_cfg(cfg).train()
+    files = dict(ckpt=root / 'run' / 'epoch_1.pth')
+    ckpt = torch.load(files['ckpt'], map_location='cpu')
+    files['weights_only'] = root / 'weights_only.pth'
+    torch.save(ckpt['state_dict'], files['weights_only'])
+    data = files['ckpt'].read_bytes()
+    files['truncated'] = root / 'truncated.pth'
+    files['truncated'].write_bytes(data[:len(data) // 2])
+    files['empty'] = root / 'empty.pth'
+    files['empty'].write_bytes(b'')
+    return files
+
+
+@pytest.mark.parametrize('tool,extra,message', [
+    # tools/test.py evaluated random weights with AP 0.000 and exit 0 here
+    ('test', ['model.backbone.depth=50', 'model.head.in_channels=2048'],
+     'backbone: a ResNet-18 in the file, a ResNet-50 in the model'),
+    ('test', ['model.head.out_channels=17'],
+     "was trained with 20 keypoints (dataset 'animalpose') but the model of "
+     f'{REPO_ROOT}/configs/{QUICKSTART} predicts 17'),
+    ('train-load_from', ['model.backbone.depth=34'],
+     'backbone: a ResNet-18 in the file, a ResNet-34 in the model'),
+    ('train-resume', ['model.head.out_channels=17'],
+     "was trained with 20 keypoints (dataset 'animalpose') but the model of "
+     f'{REPO_ROOT}/configs/{QUICKSTART} predicts 17'),
+    ('train-load_from', ['model.head.out_channels=17'],
+     'was trained with 20 keypoints'),
+    ('train-resume', ['model.backbone.depth=50', 'model.head.in_channels=2048'],
+     'backbone: a ResNet-18 in the file, a ResNet-50 in the model'),
+])
+def test_strict_loading_in_the_tools(tools, trained, config_path, tiny_root,
+                                     tmp_path, capsys, tool, extra, message):
+    ckpt = str(trained['ckpt'])
+    opts = ['--cfg-options', *_data_opts(tiny_root), *extra]
+    work = ['--work-dir', str(tmp_path / 'w')]
+    if tool == 'test':
+        main, argv = tools['test'].main, [config_path(QUICKSTART), ckpt]
+    elif tool == 'train-load_from':
+        main, argv = tools['train'].main, [config_path(QUICKSTART)]
+        opts.append(f'load_from={ckpt}')
+    else:
+        main, argv = tools['train'].main, [config_path(QUICKSTART),
+                                           '--resume', ckpt]
+    line = _one_line_error(main, argv + work + opts, capsys)
+    prog = 'test.py' if tool == 'test' else 'train.py'
+    assert line.startswith(f'{prog}: error: ')
+    assert ckpt in line and message in line
+    assert not list((tmp_path / 'w').glob('*.pth'))  # nothing trained
+
+
+def test_weights_only_checkpoint_without_meta(tools, trained, config_path,
+                                              tiny_root, tmp_path, capsys):
+    """No metainfo in the file: the keypoint count is read from the shape
+    of the head's last layer."""
+    line = _one_line_error(tools['test'].main, [
+        config_path(QUICKSTART), str(trained['weights_only']), '--work-dir',
+        str(tmp_path / 'w'), '--cfg-options', *_data_opts(tiny_root),
+        'model.head.out_channels=17'], capsys)
+    assert line.startswith(
+        f"test.py: error: keypoint-count mismatch: checkpoint "
+        f"{trained['weights_only']} predicts 20 keypoints (head.final_layer.")
+    assert line.endswith(f'but the model of {config_path(QUICKSTART)} '
+                         'predicts 17')
+    # and --resume needs the training state
+    line = _one_line_error(tools['train'].main, [
+        config_path(QUICKSTART), '--resume', str(trained['weights_only']),
+        '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+        *_data_opts(tiny_root)], capsys)
+    assert 'cannot be resumed: it has no training state' in line
+    assert f"load_from={trained['weights_only']}" in line
+
+
+@pytest.mark.parametrize('which,message', [
+    ('truncated', 'the file is truncated or corrupt'),
+    ('empty', 'is empty (0 bytes)'),
+    ('missing', 'not found'),
+])
+def test_bad_resume_file(tools, trained, config_path, tiny_root, tmp_path,
+                         capsys, which, message):
+    path = trained.get(which, tmp_path / 'missing.pth')
+    line = _one_line_error(tools['train'].main, [
+        config_path(QUICKSTART), '--resume', str(path), '--work-dir',
+        str(tmp_path / 'w'), '--cfg-options', *_data_opts(tiny_root)], capsys)
+    assert str(path) in line and message in line
+
+
+def test_resume_of_a_good_checkpoint_still_works(tools, trained, config_path,
+                                                 tiny_root, tmp_path):
+    """The strict loader and torch's weights_only loading let mmengine's
+    resume continue where the run stopped."""
+    work = tmp_path / 'w'
+    assert tools['train'].main([
+        config_path(QUICKSTART), '--resume', str(trained['ckpt']),
+        '--work-dir', str(work), '--no-validate', '--cfg-options',
+        *_data_opts(tiny_root), 'train_dataloader.batch_size=1',
+        'train_cfg.max_epochs=2', 'default_hooks.checkpoint.interval=1'
+    ]) == 0
+    ckpt = torch.load(work / 'epoch_2.pth', map_location='cpu')
+    assert ckpt['meta']['epoch'] == 2 and ckpt['meta']['iter'] == 4
+
+
+@pytest.mark.slow
+def test_ctrl_c_says_where_to_continue(tmp_path, config_path, tiny_root):
+    work = tmp_path / 'work'
+    proc = subprocess.Popen(
+        [sys.executable, TRAIN, config_path(QUICKSTART), '--work-dir',
+         str(work), '--no-validate', '--cfg-options', *_data_opts(tiny_root),
+         'train_dataloader.batch_size=1', 'train_cfg.max_epochs=1000',
+         'default_hooks.checkpoint.interval=1',
+         'default_hooks.checkpoint.max_keep_ckpts=-1'],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.time() + 300
+        while not (work / 'last_checkpoint').exists():  # one to name
+            assert proc.poll() is None, proc.stderr.read()[-3000:]
+            assert time.time() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        err = proc.communicate(timeout=120)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-3000:]
+    assert 'Traceback' not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    match = re.fullmatch(
+        r'train\.py: error: interrupted at iteration (\d+); continue with '
+        r'--resume \(from (.+)\)', lines[-1])
+    assert match, lines[-3:]
+    assert int(match.group(1)) >= 3  # 2 iterations an epoch, epoch 1 done
+    assert match.group(2).endswith('.pth') and os.path.isfile(match.group(2))

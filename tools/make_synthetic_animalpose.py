@@ -22,6 +22,7 @@ import sys
 
 from custom_pose.datasets.synthetic import (CATEGORY_IDS, LAYOUTS,
                                             generate_synthetic_animalpose)
+from custom_pose.utils import cli
 
 PROG = 'make_synthetic_animalpose.py'
 
@@ -116,8 +117,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@cli.one_line_errors(PROG)
 def main(argv=None) -> int:
     args = parse_args(argv)
+    cli.check_output_dir(args.out_dir, '--out-dir')
     try:
         summary = generate_synthetic_animalpose(
             args.out_dir,
@@ -135,8 +138,8 @@ def main(argv=None) -> int:
             jpeg_quality=args.jpeg_quality,
             formats=args.formats,
             progress=not args.no_progress)
-    except ValueError as err:
-        print(f'{PROG}: error: {err}', file=sys.stderr)
+    except ValueError as err:  # argument values the generator refuses
+        cli.print_error(PROG, str(err))
         return 2
     clip = summary['clip']
     clip_msg = (f', clip {clip["num_frames"]} frames -> {clip["video"]}'

@@ -20,6 +20,9 @@ import subprocess
 import sys
 import time
 
+from custom_pose.utils import cli
+
+PROG = 'quickstart.py'
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'configs/animal/custom_res18_quickstart_synthetic_128x128.py')
 DEMO = osp.join(ROOT, 'demo/top_down_video_demo_full_frame_without_det.py')
@@ -27,11 +30,16 @@ DEMO = osp.join(ROOT, 'demo/top_down_video_demo_full_frame_without_det.py')
 
 def run(step: str, cmd: list) -> None:
     print(f'\n==> {step}\n    {" ".join(cmd)}', flush=True)
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    code = subprocess.run(cmd, cwd=ROOT).returncode
+    if code:
+        cli.fail(PROG, f'step {step.strip()} failed (exit status {code}); '
+                 'its message is above', code)
 
 
+@cli.one_line_errors(PROG)
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument('--data-root', default='data/animalpose_synthetic')
     parser.add_argument('--work-dir', default='work_dirs/quickstart')
     parser.add_argument('--num-images', type=int, default=1500)
@@ -45,10 +53,9 @@ def main(argv=None) -> None:
     py = sys.executable
     data_root = osp.join(ROOT, args.data_root)
     work_dir = osp.join(ROOT, args.work_dir)
+    cli.check_output_dir(work_dir, '--work-dir')
     os.makedirs(work_dir, exist_ok=True)
-    common = ['--cfg-options', f'train_dataloader.dataset.data_root={data_root}',
-              f'val_dataloader.dataset.data_root={data_root}',
-              f'test_dataloader.dataset.data_root={data_root}']
+    common = ['--cfg-options', f'data_root={data_root}']
 
     if osp.isfile(osp.join(data_root, 'keypoints.json')):
         print(f'==> 1/5 synthetic dataset already in {data_root}')

@@ -1,25 +1,43 @@
-"""Inference, drawing and video helpers shared by the demos in ``demo/``.
+"""Inference, drawing and video loops: what the demos in ``demo/`` run.
 
-- :mod:`.inference`: strict model/checkpoint loading with one-line errors,
-  batched top-down inference (:class:`TopdownBatchInferencer`) and an mmdet
-  detector wrapper (:class:`DetectorInferencer`).
+- :mod:`.loading`: devices, and top-down pose models loaded strictly
+  (:func:`init_pose_model`) with one-line errors.
+- :mod:`.topdown`: batched top-down inference
+  (:class:`TopdownBatchInferencer`, :func:`decode_msra_heatmaps`).
+- :mod:`.detector`: an mmdet detector (:func:`init_detector_model`,
+  :class:`DetectorInferencer`).
 - :mod:`.video`: video files and cameras, a capture thread that drops stale
   frames (cameras) or keeps every frame (files), a writer and a headless-
   safe display.
 - :mod:`.visualize`: OpenCV drawing of keypoints/skeletons in a dataset's
   colours, boxes and a text overlay.
+- :mod:`.video_loop`: the full-frame video demo as a function
+  (:func:`run_video`, returning :class:`VideoRunStats`).
+- :mod:`.live_loop`: the detector + pose demo as a function
+  (:func:`run_live`, returning :class:`LiveRunStats`).
+
+The errors, checkpoint and config loaders they use live in
+:mod:`custom_pose.errors`, :mod:`custom_pose.utils.checkpoint` and
+:mod:`custom_pose.utils.config`; the names are re-exported here.
 """
-from .inference import (DEFAULT_DET_CONFIG, CheckpointError,
-                        DetectorInferencer, KeypointMismatchError,
-                        ModelConfigError, TopdownBatchInferencer,
-                        check_device, decode_msra_heatmaps, default_device,
-                        init_detector_model, init_pose_model,
-                        load_checkpoint_file, load_config,
-                        load_state_dict_strict, mmdet_config_path)
+from custom_pose.errors import (CheckpointError, KeypointMismatchError,
+                                ModelConfigError)
+from custom_pose.utils.checkpoint import (load_checkpoint_file,
+                                          load_state_dict_strict)
+from custom_pose.utils.config import load_config
+from .detector import (DEFAULT_DET_CONFIG, DetectorInferencer,
+                       init_detector_model, mmdet_config_path)
+from .live_loop import (LiveRunStats, StageTimer, resolve_categories,
+                        run_live)
+from .loading import check_device, default_device, init_pose_model
+from .topdown import TopdownBatchInferencer, decode_msra_heatmaps
 from .video import (Display, FramePacket, ThreadedFrameReader, VideoInfo,
                     VideoSink, VideoSource, VideoSourceError,
                     display_available, open_camera, open_video_file,
-                    open_video_source, parse_camera_id)
+                    open_video_source, parse_camera_id,
+                    silence_opencv_log)
+from .video_loop import (VideoRunStats, load_pose_estimator, run_video,
+                         video_io)
 from .visualize import PoseDrawer, draw_bboxes, draw_text_panel
 
 __all__ = [
@@ -30,6 +48,8 @@ __all__ = [
     'load_config', 'load_state_dict_strict', 'mmdet_config_path', 'Display',
     'FramePacket', 'ThreadedFrameReader', 'VideoInfo', 'VideoSink',
     'VideoSource', 'VideoSourceError', 'display_available', 'open_camera',
-    'open_video_file', 'open_video_source', 'parse_camera_id', 'PoseDrawer',
-    'draw_bboxes', 'draw_text_panel'
+    'open_video_file', 'open_video_source', 'parse_camera_id',
+    'silence_opencv_log', 'PoseDrawer', 'draw_bboxes', 'draw_text_panel',
+    'VideoRunStats', 'run_video', 'load_pose_estimator', 'video_io',
+    'LiveRunStats', 'StageTimer', 'resolve_categories', 'run_live'
 ]

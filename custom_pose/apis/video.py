@@ -14,15 +14,19 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Iterator, NamedTuple, Optional, Tuple, Union
+from typing import (Any, Callable, Iterator, NamedTuple, Optional, Tuple,
+                    Union)
 
 import cv2
 import numpy as np
 
+from custom_pose.errors import CustomPoseError
+
 __all__ = [
     'VideoSourceError', 'VideoInfo', 'VideoSource', 'FramePacket',
     'open_video_file', 'open_camera', 'open_video_source', 'parse_camera_id',
-    'ThreadedFrameReader', 'VideoSink', 'Display', 'display_available'
+    'ThreadedFrameReader', 'VideoSink', 'Display', 'display_available',
+    'silence_opencv_log'
 ]
 
 #: FourCC of the videos the demos write (MPEG-4 part 2, plays everywhere
@@ -32,7 +36,7 @@ DEFAULT_FOURCC = 'mp4v'
 FALLBACK_FPS = 30.0
 
 
-class VideoSourceError(ValueError):
+class VideoSourceError(CustomPoseError, ValueError):
     """A video file or camera that cannot be opened or read."""
 
 
@@ -85,8 +89,8 @@ def _quiet_native_stderr() -> Iterator[None]:
     """Silence what native libraries (FFmpeg, V4L2) print on file
     descriptor 2 while probing, so a bad input gives only our message.
 
-    OpenCV's own log is turned down with ``cv2.setLogLevel``; FFmpeg prints
-    (e.g. ``moov atom not found``) straight to the descriptor.
+    OpenCV's own log is turned down with :func:`silence_opencv_log`; FFmpeg
+    prints (e.g. ``moov atom not found``) straight to the descriptor.
     """
     try:
         sys.stderr.flush()
@@ -152,10 +156,34 @@ class VideoSource:
         self.cap.release()
 
 
+def silence_opencv_log(cv: Any = cv2) -> bool:
+    """Turn OpenCV's own log off (our messages say what went wrong).
+
+    OpenCV 5 has only ``cv2.utils.logging.setLogLevel`` (some 4.x builds
+    too); 4.x has ``cv2.setLogLevel``. Uses whichever exists.
+
+    Args:
+        cv: The ``cv2`` module.
+
+    Returns:
+        bool: Whether a log-level function was found.
+    """
+    logging = getattr(getattr(cv, 'utils', None), 'logging', None)
+    set_level = getattr(logging, 'setLogLevel', None)
+    if set_level is not None:
+        set_level(getattr(logging, 'LOG_LEVEL_SILENT', 0))
+        return True
+    set_level = getattr(cv, 'setLogLevel', None)
+    if set_level is not None:
+        set_level(0)
+        return True
+    return False
+
+
 def _open(target: Union[str, int]) -> Tuple[cv2.VideoCapture,
                                             Optional[np.ndarray]]:
     """Open ``target`` quietly and decode one frame (``None`` if none)."""
-    cv2.setLogLevel(0)  # our messages say what went wrong
+    silence_opencv_log()
     with _quiet_native_stderr():
         cap = cv2.VideoCapture(target)
         frame = None

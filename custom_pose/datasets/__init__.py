@@ -5,6 +5,7 @@ from .animalpose_format import (CATEGORY_NAMES, MMPOSE_KEYPOINT_NAMES,
                                 ORIGINAL_TO_MMPOSE_INDEX,
                                 ORIGINAL_TO_MMPOSE_NAME,
                                 AnimalPoseFormatError)
+from . import transforms  # noqa: F401  (registers the device-path transforms)
 from .org_animal_pose_dataset import (DatasetNotFoundError, EmptySelectionError,
                                       OrgAnimalPoseDataset)
 from .custom_keypoint_dataset import CustomPoseKeypointDataset

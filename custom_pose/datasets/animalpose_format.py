@@ -51,6 +51,8 @@ from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
 
 import numpy as np
 
+from custom_pose.errors import CustomPoseError, InputError
+
 __all__ = [
     'AnimalPoseFormatError', 'AnimalPoseInstance', 'AnimalPoseAnnotations',
     'ORIGINAL_KEYPOINT_NAMES', 'MMPOSE_KEYPOINT_NAMES',
@@ -167,7 +169,7 @@ _KNOWN_NAMES: Mapping[str, str] = MappingProxyType({
 })
 
 
-class AnimalPoseFormatError(ValueError):
+class AnimalPoseFormatError(CustomPoseError, ValueError):
     """An annotation file does not follow the expected format.
 
     The message always starts with the offending file and, where there is
@@ -225,7 +227,7 @@ class AnimalPoseAnnotations:
         """Ids of the categories called ``names`` (all when ``None``).
 
         Raises:
-            ValueError: For a name the file does not define, listing the
+            InputError: For a name the file does not define, listing the
                 valid ones.
         """
         if names is None:
@@ -236,7 +238,7 @@ class AnimalPoseAnnotations:
         ids = []
         for name in names:
             if name not in by_name:
-                raise ValueError(
+                raise InputError(
                     f'categories: unknown category {name!r}; {self.path} '
                     f'defines {sorted(by_name)}')
             ids.append(by_name[name])

@@ -14,6 +14,8 @@ import mmpose
 from mmpose.datasets.datasets.base import BaseCocoStyleDataset
 from mmpose.registry import DATASETS
 from mmpose.structures.bbox import bbox_xywh2xyxy
+
+from custom_pose.errors import CustomPoseError
 from .animalpose_format import (COCO_DETECTOR_CATEGORY_IDS,
                                 DEFAULT_SPLIT_RATIO, MMPOSE_KEYPOINT_NAMES,
                                 AnimalPoseAnnotations, AnimalPoseFormatError,
@@ -51,11 +53,11 @@ ANIMALPOSE_METAINFO_FILE: str = _find_metainfo_file()
 _MAX_LISTED = 5
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(CustomPoseError, FileNotFoundError):
     """The dataset's annotation file is not where the config says."""
 
 
-class EmptySelectionError(ValueError):
+class EmptySelectionError(CustomPoseError, ValueError):
     """The split/category selection leaves no usable instance."""
 
 

@@ -1,80 +1,317 @@
-"""Helpers shared by the command-line tools in ``tools/`` and ``demo/``."""
+# Copyright (c) custom_pose contributors. All rights reserved.
+"""What every command-line tool in ``tools/`` and ``demo/`` shares.
+
+- :func:`one_line_errors` wraps a tool's ``main``: a
+  :class:`~custom_pose.errors.CustomPoseError` (and the few foreign errors
+  translated here: a failed download, an I/O error naming its file, a full
+  disk) becomes one ``<prog>: error: <message>`` line on stderr and a
+  non-zero exit; Ctrl-C exits with 130.
+- :func:`fail` / :func:`print_error`: that line, by hand.
+- :func:`check_input_file`, :func:`check_output_file`,
+  :func:`check_output_dir`: path checks done before any long work.
+- :func:`load_config`: a config file with ``--cfg-options`` checked and
+  merged (:mod:`custom_pose.utils.config`).
+- ``add_*_arguments``: options several tools share, with one spelling and
+  one help text.
+"""
+import argparse
+import errno
+import functools
+import os
+import os.path as osp
 import sys
-from typing import Any, Dict, Iterable, NoReturn
+from typing import Any, Callable, Dict, NoReturn, Optional, TypeVar
 
-from mmengine.config import Config
+from custom_pose.errors import CustomPoseError, InputError, raised_by_ctrl_c
+from custom_pose.utils.checkpoint import is_remote
+from custom_pose.utils.config import (CfgOptionsError, check_cfg_options,
+                                      merge_cfg_options)
 
-__all__ = ['CfgOptionsError', 'check_cfg_options', 'fail']
+__all__ = [
+    'CfgOptionsError', 'check_cfg_options', 'merge_cfg_options', 'fail',
+    'print_error', 'one_line_errors', 'check_input_file',
+    'check_output_file', 'check_output_dir', 'load_config',
+    'add_runner_arguments', 'add_cfg_options_argument', 'set_local_rank',
+    'add_device_argument', 'add_drawing_arguments',
+    'add_inference_path_arguments', 'check_drawing_arguments'
+]
+
+Main = TypeVar('Main', bound=Callable[..., Any])
 
 
-class CfgOptionsError(KeyError):
-    """An ``--cfg-options`` key that does not fit the config."""
-
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return str(self.args[0])
-
-
-def _closest(name: str, candidates: Iterable[str]) -> str:
-    import difflib
-    match = difflib.get_close_matches(name, list(candidates), n=1)
-    return f" (did you mean '{match[0]}'?)" if match else ''
-
-
-def check_cfg_options(cfg: Config, options: Dict[str, Any]) -> None:
-    """Check ``--cfg-options`` keys against ``cfg`` before they are merged.
-
-    mmengine merges any dotted key, so a typo such as ``modle.backbone.depth``
-    silently adds a new, unused entry and the run goes on with the old value.
-    Every component of a key but the last must exist (the last may add a new
-    argument to an existing module dict), list indices must be in range, and a
-    value replacing an int/float/bool must be of a compatible type.
-
-    Args:
-        cfg (Config): The loaded config.
-        options (dict): ``{'a.b.c': value}`` as parsed by mmengine's
-            ``DictAction``.
-
-    Raises:
-        CfgOptionsError: Naming the key, the missing part and close matches.
-    """
-    for key, value in options.items():
-        node: Any = cfg._cfg_dict if isinstance(cfg, Config) else cfg
-        parts = key.split('.')
-        for depth, part in enumerate(parts):
-            path = '.'.join(parts[:depth + 1])
-            last = depth == len(parts) - 1
-            if isinstance(node, (list, tuple)):
-                if not part.isdigit() or int(part) >= len(node):
-                    raise CfgOptionsError(
-                        f"--cfg-options {key}: '{path}' indexes a list of "
-                        f'{len(node)} items; use an index 0..{len(node) - 1}')
-                node = node[int(part)]
-                continue
-            if not isinstance(node, dict):
-                raise CfgOptionsError(
-                    f"--cfg-options {key}: '{'.'.join(parts[:depth])}' is "
-                    f'{node!r}, not a dict, so it has no key {part!r}')
-            if part not in node:
-                if last and depth > 0:
-                    break  # a new argument for an existing dict
-                raise CfgOptionsError(
-                    f"--cfg-options {key}: the config has no '{path}'"
-                    f'{_closest(part, node.keys())}')
-            node = node[part]
-            if last and node is not None and value is not None:
-                expected = type(node)
-                if expected is bool and not isinstance(value, bool):
-                    raise CfgOptionsError(
-                        f'--cfg-options {key}={value!r}: expected True or False')
-                if expected in (int, float) and (
-                        isinstance(value, bool)
-                        or not isinstance(value, (int, float))):
-                    raise CfgOptionsError(
-                        f'--cfg-options {key}={value!r}: expected a number '
-                        f'like the current value {node!r}')
+# ---------------------------------------------------------------------------
+# errors
+# ---------------------------------------------------------------------------
+def print_error(prog: str, message: str) -> None:
+    """Print ``prog: error: message`` (one line) to stderr."""
+    text = ' '.join(str(message).split())  # one line, whatever it holds
+    sys.stderr.write(f'{prog}: error: {text}\n')
+    sys.stderr.flush()
 
 
 def fail(prog: str, message: str, code: int = 1) -> NoReturn:
     """Print ``prog: error: message`` to stderr and exit with ``code``."""
-    print(f'{prog}: error: {message}', file=sys.stderr)
+    print_error(prog, message)
     sys.exit(code)
+
+
+#: errno values of an I/O error that a user can fix (a path, a disk).
+_USER_ERRNOS = {
+    errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
+    errno.ENOTDIR, errno.EISDIR, errno.ENOENT, errno.EEXIST, errno.ENAMETOOLONG
+}
+
+
+def _os_error_message(exc: OSError) -> Optional[str]:
+    """One line for an I/O error a user can fix; ``None`` for others."""
+    import urllib.error
+    if isinstance(exc, urllib.error.URLError):
+        return (f'could not download a file the config names ({exc.reason}). '
+                'Offline, train without pretrained weights (--cfg-options '
+                'model.backbone.init_cfg=None) or point init_cfg.checkpoint / '
+                'load_from at a local file.')
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f' while writing {exc.filename}' if exc.filename else ''
+        return f'no space left on the device{where}: free some space'
+    if exc.errno in _USER_ERRNOS and exc.filename is not None:
+        other = f' -> {exc.filename2}' if exc.filename2 else ''
+        return f'{exc.filename}{other}: {exc.strerror}'
+    return None
+
+
+def one_line_errors(prog: str) -> Callable[[Main], Main]:
+    """Decorate a tool's ``main`` so that a bad input ends in one line.
+
+    A :class:`~custom_pose.errors.CustomPoseError` prints its message and
+    exits with its ``exit_code`` (130 for
+    :class:`~custom_pose.errors.RunInterrupted`); Ctrl-C elsewhere (also
+    when a library turned it into another error) prints ``interrupted``
+    and exits with 130; a failed download and an I/O error a user can fix
+    (a path that cannot be written, a full disk) print what and where.
+    Anything else is a bug and keeps its traceback.
+
+    Args:
+        prog (str): The tool's name, e.g. ``'train.py'``.
+    """
+
+    def decorate(main: Main) -> Main:
+
+        @functools.wraps(main)
+        def run(*args, **kwargs):
+            try:
+                return main(*args, **kwargs)
+            except CustomPoseError as exc:
+                fail(prog, str(exc), exc.exit_code)
+            except SystemExit:  # argparse's usage errors, fail()
+                raise
+            except BaseException as exc:
+                if raised_by_ctrl_c(exc):
+                    fail(prog, 'interrupted', 130)
+                message = _os_error_message(exc) if isinstance(
+                    exc, OSError) else None
+                if message is None:
+                    raise
+                fail(prog, message)
+
+        return run  # type: ignore[return-value]
+
+    return decorate
+
+
+# ---------------------------------------------------------------------------
+# paths
+# ---------------------------------------------------------------------------
+def check_input_file(path: str, what: str = 'input file') -> str:
+    """Check that ``path`` is a local, readable, non-empty file.
+
+    Args:
+        path (str): The file.
+        what (str): What it is, for messages (``'checkpoint file'``).
+
+    Returns:
+        str: ``path``.
+
+    Raises:
+        InputError: For a URL, a missing path, a folder, an unreadable or a
+            0-byte file.
+    """
+    path = str(path)
+    if is_remote(path):
+        raise InputError(f'{what} {path}: only local files are accepted '
+                         '(nothing is downloaded at run time)')
+    if not osp.exists(path):
+        raise InputError(f'{what} not found: {path}')
+    if not osp.isfile(path):
+        raise InputError(f'{what} is not a file: {path}')
+    if not os.access(path, os.R_OK):
+        raise InputError(f'{what} is not readable: {path} (permissions)')
+    if osp.getsize(path) == 0:
+        raise InputError(f'{what} is empty (0 bytes): {path}')
+    return path
+
+
+def _nearest_existing(path: str) -> str:
+    """``path`` or its closest existing ancestor."""
+    path = osp.abspath(path)
+    while not osp.exists(path):
+        parent = osp.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
+def _check_creatable_dir(path: str, what: str, target: str) -> None:
+    """``path`` is a writable folder or can be created as one."""
+    existing = _nearest_existing(path)
+    if not osp.isdir(existing):
+        raise InputError(
+            f'{what} {target}: {existing} is a file, not a folder')
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f'{what} {target}: cannot write in {existing} '
+                         '(permissions or a read-only file system)')
+
+
+def check_output_dir(path: str, what: str = 'output folder') -> str:
+    """Check that folder ``path`` can be written (created if needed), before
+    any long work.
+
+    Raises:
+        InputError: If ``path`` or a parent of it is a file, or the first
+            existing folder on the way is not writable.
+    """
+    path = str(path)
+    if osp.exists(path) and not osp.isdir(path):
+        raise InputError(f'{what} {path} is a file, not a folder')
+    _check_creatable_dir(path, what, path)
+    return path
+
+
+def check_output_file(path: str, what: str = 'output file') -> str:
+    """Check that file ``path`` can be written (its folder created if
+    needed), before any long work.
+
+    Raises:
+        InputError: If ``path`` is a folder, an existing file that cannot be
+            overwritten, or its folder cannot be created or written.
+    """
+    path = str(path)
+    if osp.isdir(path):
+        raise InputError(f'{what} {path} is a folder, not a file')
+    if osp.exists(path) and not os.access(path, os.W_OK):
+        raise InputError(f'{what} {path} exists and cannot be overwritten '
+                         '(permissions)')
+    _check_creatable_dir(osp.dirname(osp.abspath(path)), what, path)
+    return path
+
+
+# ---------------------------------------------------------------------------
+# configs
+# ---------------------------------------------------------------------------
+def load_config(path: str,
+                cfg_options: Optional[Dict[str, Any]] = None,
+                what: str = 'config'):
+    """A config file with ``--cfg-options`` checked and merged.
+
+    Raises:
+        InputError: If the file is missing or unreadable.
+        ModelConfigError: If it (or a ``_base_`` file) does not parse.
+        CfgOptionsError: If an option does not fit it.
+    """
+    from custom_pose.utils.config import load_config as _load
+    check_input_file(path, f'{what} file')
+    return _load(path, cfg_options, what)
+
+
+# ---------------------------------------------------------------------------
+# shared options
+# ---------------------------------------------------------------------------
+def add_runner_arguments(parser: argparse.ArgumentParser, config_help: str,
+                         work_dir_help: str, cfg_options_example: str,
+                         launcher_help: str = 'job launcher') -> None:
+    """What ``tools/train.py`` and ``tools/test.py`` share: ``config``,
+    ``--work-dir``, ``--cfg-options``, ``--launcher`` and ``--local-rank``.
+    """
+    parser.add_argument('config', help=config_help)
+    parser.add_argument(
+        '--work-dir',
+        help=f'{work_dir_help} (default: work_dirs/<config name>)')
+    add_cfg_options_argument(parser, cfg_options_example)
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help=launcher_help)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def add_cfg_options_argument(parser: argparse.ArgumentParser,
+                             example: str) -> None:
+    """``--cfg-options KEY=VALUE ...`` (mmengine's ``DictAction``)."""
+    from mmengine.config import DictAction
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help=f'override config entries, e.g. {example}; data_root=DIR '
+        'also moves the dataloaders that use the config\'s data_root')
+
+
+def set_local_rank(args: argparse.Namespace) -> None:
+    """``LOCAL_RANK`` from ``--local-rank`` unless the launcher set it."""
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """``--device`` (default: ``cuda:0`` if available, else ``cpu``)."""
+    parser.add_argument(
+        '--device', default=None,
+        help='device, e.g. cpu or cuda:0 (default: cuda:0 if available, '
+        'else cpu)')
+
+
+def add_drawing_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--show``, ``--kpt-thr``, ``--radius`` and ``--thickness``."""
+    parser.add_argument(
+        '--show', action='store_true',
+        help='show the frames in a window (q/Esc quits); ignored with a '
+        'warning where there is no display')
+    parser.add_argument(
+        '--kpt-thr', '--kpt_thr', type=float, default=0.3,
+        help='keypoint score threshold for drawing')
+    parser.add_argument(
+        '--radius', type=int, default=4, help='keypoint radius in pixels')
+    parser.add_argument(
+        '--thickness', type=int, default=1,
+        help='skeleton link thickness in pixels')
+
+
+def check_drawing_arguments(parser: argparse.ArgumentParser,
+                            args: argparse.Namespace) -> None:
+    """Range checks of :func:`add_drawing_arguments`' options (usage
+    errors, exit status 2)."""
+    if not 0.0 <= args.kpt_thr <= 1.0:
+        parser.error(f'--kpt-thr must be in [0, 1], got {args.kpt_thr}')
+    if args.radius < 0 or args.thickness < 1:
+        parser.error('--radius must be >= 0 and --thickness >= 1')
+
+
+def add_inference_path_arguments(parser: argparse.ArgumentParser,
+                                 title: str) -> None:
+    """The numeric paths of the pose models: ``--fuse-conv-bn``,
+    ``--channels-last`` (both on by default) and ``--amp``."""
+    group = parser.add_argument_group(title)
+    group.add_argument(
+        '--fuse-conv-bn', action=argparse.BooleanOptionalAction, default=True,
+        help='fold BatchNorm layers into the convs before them (fp32; the '
+        'keypoints change only by float rounding)')
+    group.add_argument(
+        '--channels-last', action=argparse.BooleanOptionalAction,
+        default=True, help='channels-last (NHWC) weights and activations '
+        '(fp32; only the summation order changes)')
+    group.add_argument(
+        '--amp', action='store_true',
+        help='mixed precision: bf16 autocast on CPU, fp16 on CUDA (about 2x '
+        'faster on CPUs with AMX/AVX512-BF16; heatmaps lose precision, the '
+        'keypoints move by a fraction of a heatmap pixel on average)')

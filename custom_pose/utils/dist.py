@@ -1,6 +1,8 @@
 """Distributed training on CPU-only machines through mmengine's launchers."""
 from mmengine.config import Config, ConfigDict
 
+from custom_pose.errors import InputError
+
 __all__ = ['prepare_cpu_distributed']
 
 
@@ -23,7 +25,7 @@ def prepare_cpu_distributed(cfg: Config, launcher: str) -> bool:
         bool: Whether CPU DDP was set up.
 
     Raises:
-        ValueError: For a launcher other than ``pytorch`` on a CPU machine.
+        InputError: For a launcher other than ``pytorch`` on a CPU machine.
     """
     import torch
     import torch.distributed as dist
@@ -31,7 +33,7 @@ def prepare_cpu_distributed(cfg: Config, launcher: str) -> bool:
     if launcher == 'none' or torch.cuda.is_available():
         return False
     if launcher != 'pytorch':
-        raise ValueError(
+        raise InputError(
             f'--launcher {launcher} needs GPUs; on a CPU-only machine use '
             'torchrun (tools/dist_train.sh, i.e. --launcher pytorch)')
     cfg.env_cfg.setdefault('dist_cfg', ConfigDict())

@@ -10,7 +10,9 @@ import torchvision
 from mmengine.runner.checkpoint import get_torchvision_models
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from custom_pose.models.backbones import (CustomPoseResNet,
+from custom_pose.errors import CheckpointError
+from custom_pose.models.backbones import (CustomPoseHourglass,
+                                          CustomPoseResNet,
                                           PretrainedWeightsUnavailableError)
 from mmpose.registry import MODELS
 
@@ -191,7 +193,7 @@ def test_pretrained_missing_keys_is_an_error(tmp_path):
     torch.save(state, path)
     model = CustomPoseResNet(
         depth=18, init_cfg=dict(type='Pretrained', checkpoint=str(path)))
-    with pytest.raises(RuntimeError, match=r'missing.*layer3\.1\.bn2'):
+    with pytest.raises(CheckpointError, match=r'missing.*layer3\.1\.bn2'):
         model.init_weights()
 
 
@@ -200,8 +202,50 @@ def test_pretrained_wrong_depth_is_an_error(tmp_path):
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
     model = CustomPoseResNet(
         depth=34, init_cfg=dict(type='Pretrained', checkpoint=str(path)))
-    with pytest.raises(RuntimeError, match='missing'):
+    with pytest.raises(CheckpointError) as excinfo:
         model.init_weights()
+    msg = str(excinfo.value)
+    assert msg.startswith(f'incompatible pretrained checkpoint {path}: ')
+    assert 'a ResNet-18 in the file, a ResNet-34 in the model' in msg
+    assert "80 of the model's 216 weights missing (layer1.2.bn1.bias" in msg
+    assert "init_cfg.prefix='backbone.'" in msg  # the hint
+
+    # a bottleneck file for a basic-block model: shapes differ, nothing loads
+    path50 = tmp_path / 'r50.pth'
+    torch.save(torchvision.models.resnet50(weights=None).state_dict(), path50)
+    model = CustomPoseResNet(
+        depth=18, init_cfg=dict(type='Pretrained', checkpoint=str(path50)))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(CheckpointError,
+                       match='a ResNet-50 in the file, a ResNet-18 in the '
+                       r'model; .* of another shape \(e\.g\. layer1\.0'):
+        model.init_weights()
+    assert all(torch.equal(before[k], v)
+               for k, v in model.state_dict().items())
+
+
+def test_hourglass_pretrained_loads_strictly(tmp_path):
+    """The hourglass shares the strict ``Pretrained`` loading."""
+    src = CustomPoseHourglass(out_channels=5, num_stacks=2, feat_channels=16)
+    src.init_weights()
+    full = {f'backbone.{k}': v for k, v in src.state_dict().items()}
+    path = tmp_path / 'hg2.pth'
+    torch.save(dict(state_dict=full), path)
+    dst = CustomPoseHourglass(
+        out_channels=5, num_stacks=2, feat_channels=16,
+        init_cfg=dict(type='Pretrained', checkpoint=str(path),
+                      prefix='backbone.'))
+    dst.init_weights()
+    for key, value in src.state_dict().items():
+        assert torch.equal(dst.state_dict()[key], value), key
+
+    one_stack = CustomPoseHourglass(
+        out_channels=5, num_stacks=1, feat_channels=16,
+        init_cfg=dict(type='Pretrained', checkpoint=str(path),
+                      prefix='backbone.'))
+    with pytest.raises(CheckpointError, match='a 2-stack hourglass in the '
+                       'file, a 1-stack hourglass in the model'):
+        one_stack.init_weights()
 
 
 def test_pretrained_missing_local_file(tmp_path):
@@ -209,7 +253,7 @@ def test_pretrained_missing_local_file(tmp_path):
         depth=18,
         init_cfg=dict(
             type='Pretrained', checkpoint=str(tmp_path / 'nope.pth')))
-    with pytest.raises(FileNotFoundError,
+    with pytest.raises(CheckpointError,
                        match=r'model\.backbone\.init_cfg\.checkpoint'):
         model.init_weights()
 

@@ -16,6 +16,8 @@ import argparse
 import sys
 from typing import List, Optional
 
+from custom_pose.utils import cli
+
 PROG = 'coco2original.py'
 
 
@@ -31,18 +33,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@cli.one_line_errors(PROG)
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from custom_pose.datasets.animalpose_format import (AnimalPoseFormatError,
-                                                        coco_to_original,
+    from custom_pose.datasets.animalpose_format import (coco_to_original,
                                                         dump_json, load_json)
-    from custom_pose.utils.cli import fail
-
-    try:
-        original = coco_to_original(load_json(args.input), args.input)
-        dump_json(original, args.output, indent=args.indent)
-    except (AnimalPoseFormatError, FileNotFoundError, ValueError) as e:
-        fail(PROG, str(e))
+    cli.check_input_file(args.input, 'input file')
+    cli.check_output_file(args.output, 'output file')
+    original = coco_to_original(load_json(args.input), args.input)
+    dump_json(original, args.output, indent=args.indent)
     print(f'{PROG}: wrote {args.output}: {len(original["images"])} images, '
           f'{len(original["annotations"])} annotations, categories '
           f'{[c["name"] for c in original["categories"]]}')

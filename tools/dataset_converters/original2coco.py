@@ -24,6 +24,9 @@ import os.path as osp
 import sys
 from typing import List, Optional
 
+from custom_pose.datasets.animalpose_format import DEFAULT_SPLIT_RATIO
+from custom_pose.utils import cli
+
 PROG = 'original2coco.py'
 
 
@@ -48,8 +51,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--split-ratio',
         type=float,
-        help='fraction of the images in train (default: the dataset\'s, '
-        'custom_pose.datasets.animalpose_format.DEFAULT_SPLIT_RATIO)')
+        default=DEFAULT_SPLIT_RATIO,
+        help='fraction of the images in train (default: %(default)s, the '
+        'dataset\'s own default)')
     parser.add_argument('--split-seed', type=int, default=0)
     parser.add_argument(
         '--split-file',
@@ -57,7 +61,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'excludes --split')
     parser.add_argument(
         '--indent', type=int, default=None, help='JSON indentation')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not 0.0 < args.split_ratio < 1.0:
+        parser.error(f'--split-ratio must be in (0, 1), got {args.split_ratio}')
+    if args.split_file is not None and args.split != 'all':
+        parser.error('--split-file excludes --split train/val')
+    return args
 
 
 def _image_dir(args: argparse.Namespace, images: dict) -> Optional[str]:
@@ -71,43 +80,39 @@ def _image_dir(args: argparse.Namespace, images: dict) -> Optional[str]:
     return None
 
 
+@cli.one_line_errors(PROG)
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     from custom_pose.datasets.animalpose_format import (
-        DEFAULT_SPLIT_RATIO, AnimalPoseFormatError, dump_json, load_original,
-        read_image_size, read_split_file, split_image_ids, to_coco)
-    from custom_pose.utils.cli import fail
+        AnimalPoseFormatError, dump_json, load_original, read_image_size,
+        read_split_file, split_image_ids, to_coco)
 
-    try:
-        if args.split_file is not None and args.split != 'all':
-            raise ValueError('--split-file excludes --split train/val')
-        annots = load_original(args.input)
-        cat_ids = (
-            annots.category_ids(args.categories)
-            if args.categories else None)
-        if args.split_file is not None:
-            img_ids = read_split_file(args.split_file)
-            unknown = [i for i in img_ids if i not in annots.images]
-            if unknown:
-                raise AnimalPoseFormatError(
-                    f'{args.split_file}: image id(s) {unknown[:5]} '
-                    f'({len(unknown)} in all) are not in {args.input}')
-        else:
-            ratio = DEFAULT_SPLIT_RATIO if args.split_ratio is None \
-                else args.split_ratio
-            img_ids = split_image_ids(annots.images, args.split, ratio,
-                                      args.split_seed)
-        img_dir = _image_dir(args, annots.images)
-        sizes = {}
-        if img_dir is not None:
-            for img_id in img_ids:
-                size = read_image_size(osp.join(img_dir, annots.images[img_id]))
-                if size is not None:
-                    sizes[img_id] = size
-        coco = to_coco(annots, img_ids, cat_ids, sizes)
-        dump_json(coco, args.output, indent=args.indent)
-    except (AnimalPoseFormatError, FileNotFoundError, ValueError) as e:
-        fail(PROG, str(e))
+    cli.check_input_file(args.input, 'input file')
+    if args.split_file is not None:
+        cli.check_input_file(args.split_file, '--split-file')
+    cli.check_output_file(args.output, 'output file')
+    annots = load_original(args.input)
+    cat_ids = (
+        annots.category_ids(args.categories) if args.categories else None)
+    if args.split_file is not None:
+        img_ids = read_split_file(args.split_file)
+        unknown = [i for i in img_ids if i not in annots.images]
+        if unknown:
+            raise AnimalPoseFormatError(
+                f'{args.split_file}: image id(s) {unknown[:5]} '
+                f'({len(unknown)} in all) are not in {args.input}')
+    else:
+        img_ids = split_image_ids(annots.images, args.split,
+                                  args.split_ratio, args.split_seed)
+    img_dir = _image_dir(args, annots.images)
+    sizes = {}
+    if img_dir is not None:
+        for img_id in img_ids:
+            size = read_image_size(osp.join(img_dir, annots.images[img_id]))
+            if size is not None:
+                sizes[img_id] = size
+    coco = to_coco(annots, img_ids, cat_ids, sizes)
+    dump_json(coco, args.output, indent=args.indent)
     n_sized = sum(1 for img in coco['images'] if 'width' in img)
     print(f'{PROG}: wrote {args.output}: {len(coco["images"])} images '
           f'({n_sized} with width/height), {len(coco["annotations"])} '

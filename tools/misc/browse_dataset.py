@@ -19,6 +19,10 @@ import sys
 import uuid
 from typing import List, Optional
 
+from custom_pose.errors import (CustomPoseError, InputError,
+                                ModelConfigError, first_line)
+from custom_pose.utils import cli
+
 PROG = 'browse_dataset.py'
 
 
@@ -75,29 +79,28 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error('give a CONFIG or --data-root')
     if args.max_images < 1:
         parser.error('--max-images must be >= 1')
+    if not 0.0 < args.split_ratio < 1.0:
+        parser.error(f'--split-ratio must be in (0, 1), got {args.split_ratio}')
     return args
 
 
 def _dataset_cfg(args: argparse.Namespace) -> dict:
     """The dataset config to build, in image-level (bottom-up) mode and
     without a pipeline."""
-    from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
     if args.config is not None:
-        from custom_pose.utils.cli import check_cfg_options
-        cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            check_cfg_options(cfg, args.cfg_options)
-            cfg.merge_from_dict(args.cfg_options)
+        cfg = cli.load_config(args.config, args.cfg_options)
         init_default_scope(cfg.get('default_scope', 'mmpose'))
         key = f'{args.phase}_dataloader'
         if key not in cfg or 'dataset' not in cfg[key]:
-            raise ValueError(f'{args.config}: has no {key}.dataset')
+            raise ModelConfigError(f'{args.config}: has no {key}.dataset')
         ds_cfg = cfg[key].dataset.to_dict() if hasattr(
             cfg[key].dataset, 'to_dict') else dict(cfg[key].dataset)
         ds_cfg.pop('bbox_file', None)  # browse the ground truth
     else:
+        cli.check_input_file(osp.join(args.data_root, args.ann_file),
+                             'annotation file')
         init_default_scope('mmpose')
         img_prefix = args.img_prefix
         if img_prefix is None:
@@ -117,26 +120,26 @@ def _dataset_cfg(args: argparse.Namespace) -> dict:
     return ds_cfg
 
 
+@cli.one_line_errors(PROG)
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    cli.check_output_dir(args.output_dir, '--output-dir')
 
     import mmcv
     import numpy as np
     from mmengine.structures import InstanceData
 
-    import custom_pose  # noqa: F401  (registers OrgAnimalPoseDataset)
-    from custom_pose.datasets.animalpose_format import AnimalPoseFormatError
-    from custom_pose.utils.cli import fail
     from mmpose.registry import DATASETS
     from mmpose.structures import PoseDataSample
     from mmpose.visualization import PoseLocalVisualizer
 
     try:
         dataset = DATASETS.build(_dataset_cfg(args))
-    except (AnimalPoseFormatError, FileNotFoundError, ValueError,
-            KeyError) as e:
-        fail(PROG, str(e))
-
+    except (TypeError, ValueError, KeyError) as exc:
+        if isinstance(exc, CustomPoseError):
+            raise
+        raise ModelConfigError(
+            f'cannot build the dataset: {first_line(exc)}') from None
     visualizer = PoseLocalVisualizer.get_instance(
         f'browse_dataset_{uuid.uuid4().hex}', radius=3, line_width=2)
     visualizer.set_dataset_meta(dataset.metainfo)
@@ -147,7 +150,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         item = dataset[idx]
         img = mmcv.imread(item['img_path'], channel_order='rgb')
         if img is None:
-            fail(PROG, f'cannot read image {item["img_path"]}')
+            raise InputError(f'cannot read image {item["img_path"]}')
         num_kpts = dataset.metainfo['num_keypoints']
         gt = InstanceData()
         # an image whose instances were all left out has no instance fields

@@ -1,7 +1,8 @@
+from .base import CustomPoseBackbone, PretrainedWeightsUnavailableError
 from .hourglass import CustomPoseHourglass
-from .resnet import CustomPoseResNet, PretrainedWeightsUnavailableError
+from .resnet import CustomPoseResNet
 
 __all__ = [
-    'CustomPoseResNet', 'CustomPoseHourglass',
+    'CustomPoseBackbone', 'CustomPoseResNet', 'CustomPoseHourglass',
     'PretrainedWeightsUnavailableError'
 ]

@@ -1,21 +1,20 @@
 # Copyright (c) custom_pose contributors. All rights reserved.
 """Stacked Hourglass network (Newell et al., 2016)."""
-import copy
-from typing import List, Optional, Tuple
+import re
+from typing import Mapping, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
 from torch import Tensor
-from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmpose.models.backbones.base_backbone import BaseBackbone
 from mmpose.registry import MODELS
 from mmpose.utils.typing import ConfigType, OptConfigType, OptMultiConfig
+from .base import CustomPoseBackbone, ResidualBlock
 
 
-class PreActBottleneck(nn.Module):
+class PreActBottleneck(ResidualBlock):
     """Pre-activation residual bottleneck of the Stacked Hourglass network.
 
     ``BN-ReLU-conv1x1 -> BN-ReLU-conv3x3 -> BN-ReLU-conv1x1`` with
@@ -26,8 +25,7 @@ class PreActBottleneck(nn.Module):
     Args:
         in_channels (int): Input channels.
         out_channels (int): Output channels (must be even).
-        norm_cfg (dict, optional): Config of the normalization layers.
-            ``None`` means ``dict(type='BN')``.
+        norm_cfg (dict, optional): See :class:`ResidualBlock`.
     """
 
     expansion = 2
@@ -36,15 +34,14 @@ class PreActBottleneck(nn.Module):
                  in_channels: int,
                  out_channels: int,
                  norm_cfg: OptConfigType = None) -> None:
-        super().__init__()
-        norm_cfg = dict(type='BN') if norm_cfg is None else norm_cfg
+        super().__init__(norm_cfg)
         mid_channels = out_channels // self.expansion
-        self.bn1 = build_norm_layer(norm_cfg, in_channels)[1]
+        self.bn1 = self._norm(in_channels)
         self.conv1 = nn.Conv2d(in_channels, mid_channels, 1, bias=False)
-        self.bn2 = build_norm_layer(norm_cfg, mid_channels)[1]
+        self.bn2 = self._norm(mid_channels)
         self.conv2 = nn.Conv2d(
             mid_channels, mid_channels, 3, padding=1, bias=False)
-        self.bn3 = build_norm_layer(norm_cfg, mid_channels)[1]
+        self.bn3 = self._norm(mid_channels)
         self.conv3 = nn.Conv2d(mid_channels, out_channels, 1, bias=False)
         self.relu = nn.ReLU(inplace=True)
         self.skip = (
@@ -166,7 +163,7 @@ def add_upsampled_nearest(x: Tensor, low: Tensor) -> Tensor:
 
 
 @MODELS.register_module()
-class CustomPoseHourglass(BaseBackbone):
+class CustomPoseHourglass(CustomPoseBackbone):
     """Stacked Hourglass network of `Newell et al. (2016)`_.
 
     Stem: 7x7 stride-2 conv + BN + ReLU, a residual to 128 channels, 2x2
@@ -207,7 +204,9 @@ class CustomPoseHourglass(BaseBackbone):
             AMP, cuDNN's fastest layout; same results up to float summation
             order). Defaults to ``False``.
         init_cfg (dict | list[dict], optional): Initialization config.
-            ``None`` means Kaiming init for convs and constant 1/0 for norms.
+            ``None`` means Kaiming init for convs and constant 1/0 for norms;
+            a ``Pretrained`` entry is loaded strictly (see
+            :class:`~custom_pose.models.backbones.base.CustomPoseBackbone`).
 
     Example:
         >>> import torch
@@ -233,39 +232,18 @@ class CustomPoseHourglass(BaseBackbone):
                  norm_eval: bool = False,
                  channels_last: bool = False,
                  init_cfg: OptMultiConfig = None) -> None:
-        if init_cfg is None:
-            init_cfg = self.default_init_cfg
-        super().__init__(init_cfg=init_cfg)
-
-        if num_stacks not in self.allowed_num_stacks:
-            raise ValueError(
-                f'Unsupported `num_stacks` {num_stacks!r} for '
-                f'CustomPoseHourglass; allowed values: '
-                f'{list(self.allowed_num_stacks)}')
-        if not isinstance(num_blocks, int) or num_blocks < 1:
-            raise ValueError(
-                f'`num_blocks` must be a positive int, got {num_blocks!r}')
-        if not isinstance(out_channels, int) or out_channels < 1:
-            raise ValueError(
-                f'`out_channels` must be a positive int, got {out_channels!r}')
-        if (not isinstance(feat_channels, int) or feat_channels < 2
-                or feat_channels % 2):
-            raise ValueError(
-                '`feat_channels` must be a positive even int, got '
-                f'{feat_channels!r}')
-        if not isinstance(hourglass_depth, int) or hourglass_depth < 1:
-            raise ValueError('`hourglass_depth` must be a positive int, got '
-                             f'{hourglass_depth!r}')
-
+        super().__init__(norm_cfg, norm_eval, init_cfg)
+        self._check_choice('num_stacks', num_stacks, self.allowed_num_stacks)
+        for name, value in (('num_blocks', num_blocks),
+                            ('out_channels', out_channels),
+                            ('hourglass_depth', hourglass_depth)):
+            self._check_positive_int(name, value)
+        self._check_positive_int('feat_channels', feat_channels, even=True)
         self.out_channels = out_channels
         self.num_stacks = num_stacks
         self.num_blocks = num_blocks
         self.feat_channels = feat_channels
         self.hourglass_depth = hourglass_depth
-        self.norm_cfg = (
-            dict(type='BN', requires_grad=True)
-            if norm_cfg is None else copy.deepcopy(norm_cfg))
-        self.norm_eval = norm_eval
         norm_cfg = self.norm_cfg
 
         # stem: (N, 3, H, W) -> (N, feat_channels, H/4, W/4)
@@ -310,21 +288,16 @@ class CustomPoseHourglass(BaseBackbone):
                     nn.Conv2d(feat_channels, feat_channels, 1, bias=False))
                 self.merge_preds.append(
                     nn.Conv2d(out_channels, feat_channels, 1, bias=False))
-        self.channels_last = bool(channels_last)
-        if self.channels_last:
-            self.to(memory_format=torch.channels_last)
+        self._finish_init(channels_last)
 
-    @property
-    def default_init_cfg(self) -> List[dict]:
-        """Kaiming init for convs, constant 1/0 for norm layers."""
-        return [
-            dict(type='Kaiming', layer=['Conv2d']),
-            dict(
-                type='Constant',
-                val=1,
-                bias=0,
-                layer=['_BatchNorm', 'GroupNorm'])
-        ]
+    @classmethod
+    def describe_weights(cls, state: Mapping[str, Tensor],
+                         prefix: str = '') -> Optional[str]:
+        """``'2-stack hourglass'`` from the per-stack predictors in a state
+        dict, ``None`` for a state dict without them."""
+        pattern = re.compile(re.escape(prefix) + r'predictors\.(\d+)\.weight$')
+        stacks = {int(m.group(1)) for m in map(pattern.match, state) if m}
+        return f'{len(stacks)}-stack hourglass' if stacks else None
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
         """Forward the network.
@@ -338,9 +311,7 @@ class CustomPoseHourglass(BaseBackbone):
             (N, out_channels, H/4, W/4), from the first to the last stack
             (channels-last memory format with ``channels_last``).
         """
-        if self.channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        x = self.stem(x)
+        x = self.stem(self._to_memory_format(x))
         outs = []
         for i in range(self.num_stacks):
             feat = self.hourglasses[i](x)
@@ -350,16 +321,6 @@ class CustomPoseHourglass(BaseBackbone):
             if i < self.num_stacks - 1:
                 x = x + self.merge_feats[i](feat) + self.merge_preds[i](pred)
         return tuple(outs)
-
-    def train(self, mode: bool = True) -> 'CustomPoseHourglass':
-        """Set train/eval mode, keeping norm layers in eval mode when
-        ``norm_eval``."""
-        super().train(mode)
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
 
 
 __all__ = ['CustomPoseHourglass']

@@ -5,38 +5,20 @@ The parameter names follow torchvision's ResNet (``conv1``, ``bn1``,
 ``layer1.0.conv1``, ..., ``layer1.0.downsample.0/1``) so that an ImageNet
 state dict from torchvision loads into it without key conversion.
 """
-import copy
-import logging
-import os.path as osp
-from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple, Type, Union
-from urllib.parse import urlparse
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
-import torch
 import torch.nn as nn
 from mmcv.cnn import build_norm_layer
-from mmengine.logging import print_log
-from mmengine.model import initialize
 from mmengine.model.weight_init import constant_init
-from mmengine.runner.checkpoint import _load_checkpoint, get_torchvision_models
 from torch import Tensor
-from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmpose.models.backbones.base_backbone import BaseBackbone
 from mmpose.registry import MODELS
 from mmpose.utils.typing import OptConfigType, OptMultiConfig
-
-#: Checkpoint URL schemes that need a download when not cached locally.
-_REMOTE_PREFIXES = ('torchvision://', 'modelzoo://', 'open-mmlab://',
-                    'openmmlab://', 'http://', 'https://')
+from .base import (CustomPoseBackbone, PretrainedWeightsUnavailableError,
+                   ResidualBlock)
 
 
-class PretrainedWeightsUnavailableError(RuntimeError):
-    """Raised when pretrained backbone weights cannot be obtained (e.g. the
-    machine is offline and the file is not in torch hub's cache)."""
-
-
-class BasicBlock(nn.Module):
+class BasicBlock(ResidualBlock):
     """Basic residual block of ResNet-18/34 (two 3x3 convs, expansion 1).
 
     Args:
@@ -46,8 +28,7 @@ class BasicBlock(nn.Module):
         stride (int): Stride of the first 3x3 conv. Defaults to 1.
         downsample (nn.Module, optional): Projection shortcut (1x1 conv + BN)
             used when the shape changes. Defaults to ``None`` (identity).
-        norm_cfg (dict, optional): Config of the normalization layers.
-            ``None`` means ``dict(type='BN')``.
+        norm_cfg (dict, optional): See :class:`ResidualBlock`.
     """
 
     expansion = 1
@@ -58,14 +39,13 @@ class BasicBlock(nn.Module):
                  stride: int = 1,
                  downsample: Optional[nn.Module] = None,
                  norm_cfg: OptConfigType = None) -> None:
-        super().__init__()
-        norm_cfg = dict(type='BN') if norm_cfg is None else norm_cfg
+        super().__init__(norm_cfg)
         self.conv1 = nn.Conv2d(
             in_channels, channels, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = build_norm_layer(norm_cfg, channels)[1]
+        self.bn1 = self._norm(channels)
         self.conv2 = nn.Conv2d(
             channels, channels, 3, stride=1, padding=1, bias=False)
-        self.bn2 = build_norm_layer(norm_cfg, channels)[1]
+        self.bn2 = self._norm(channels)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
 
@@ -85,7 +65,7 @@ class BasicBlock(nn.Module):
         return self.relu(out)
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(ResidualBlock):
     """Bottleneck block of ResNet-50/101/152 (1x1, 3x3, 1x1; expansion 4).
 
     The stride sits on the 3x3 conv as in torchvision ("ResNet v1.5").
@@ -97,8 +77,7 @@ class Bottleneck(nn.Module):
         stride (int): Stride of the 3x3 conv. Defaults to 1.
         downsample (nn.Module, optional): Projection shortcut (1x1 conv + BN)
             used when the shape changes. Defaults to ``None`` (identity).
-        norm_cfg (dict, optional): Config of the normalization layers.
-            ``None`` means ``dict(type='BN')``.
+        norm_cfg (dict, optional): See :class:`ResidualBlock`.
     """
 
     expansion = 4
@@ -109,16 +88,15 @@ class Bottleneck(nn.Module):
                  stride: int = 1,
                  downsample: Optional[nn.Module] = None,
                  norm_cfg: OptConfigType = None) -> None:
-        super().__init__()
-        norm_cfg = dict(type='BN') if norm_cfg is None else norm_cfg
+        super().__init__(norm_cfg)
         out_channels = channels * self.expansion
         self.conv1 = nn.Conv2d(in_channels, channels, 1, bias=False)
-        self.bn1 = build_norm_layer(norm_cfg, channels)[1]
+        self.bn1 = self._norm(channels)
         self.conv2 = nn.Conv2d(
             channels, channels, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = build_norm_layer(norm_cfg, channels)[1]
+        self.bn2 = self._norm(channels)
         self.conv3 = nn.Conv2d(channels, out_channels, 1, bias=False)
-        self.bn3 = build_norm_layer(norm_cfg, out_channels)[1]
+        self.bn3 = self._norm(out_channels)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
 
@@ -138,7 +116,7 @@ class Bottleneck(nn.Module):
 
 
 @MODELS.register_module()
-class CustomPoseResNet(BaseBackbone):
+class CustomPoseResNet(CustomPoseBackbone):
     """ResNet backbone of `Simple Baselines`_ (Xiao et al., 2018).
 
     Stem: 7x7 stride-2 conv to ``stem_channels``, BN, ReLU, 3x3 stride-2
@@ -153,12 +131,14 @@ class CustomPoseResNet(BaseBackbone):
     ``PATH`` is a local torchvision ``.pth`` file or ``torchvision://resnet50``
     (downloaded into torch hub's cache). Unlike mmengine's default
     (non-strict) ``Pretrained`` init, every parameter and buffer of this
-    backbone must be found in the checkpoint (torchvision's ``fc.*`` keys are
-    expected extras and ignored); otherwise a ``RuntimeError`` lists the
-    missing keys. If a remote checkpoint cannot be downloaded,
-    :class:`PretrainedWeightsUnavailableError` (a ``RuntimeError``) explains
-    how to train without it. ``init_cfg`` may carry ``prefix='backbone.'`` to
-    load the backbone part of a full-model checkpoint.
+    backbone must be found in the checkpoint with its shape (torchvision's
+    ``fc.*`` keys are expected extras and ignored); otherwise a
+    :class:`~custom_pose.errors.CheckpointError` names the mismatch (e.g. a
+    ResNet-50 file for a ResNet-18). If a remote checkpoint cannot be
+    downloaded, :class:`PretrainedWeightsUnavailableError` explains how to
+    train without it. ``init_cfg`` may carry ``prefix='backbone.'`` to load
+    the backbone part of a full-model checkpoint (see
+    :class:`~custom_pose.models.backbones.base.CustomPoseBackbone`).
 
     Args:
         depth (int): Network depth, one of 18, 34, 50, 101 and 152.
@@ -228,14 +208,8 @@ class CustomPoseResNet(BaseBackbone):
                  zero_init_residual: bool = True,
                  channels_last: bool = False,
                  init_cfg: OptMultiConfig = None) -> None:
-        if init_cfg is None:
-            init_cfg = self.default_init_cfg
-        super().__init__(init_cfg=init_cfg)
-
-        if depth not in self.arch_settings:
-            raise ValueError(
-                f'Unsupported `depth` {depth!r} for CustomPoseResNet; '
-                f'allowed values: {sorted(self.arch_settings)}')
+        super().__init__(norm_cfg, norm_eval, init_cfg)
+        self._check_choice('depth', depth, sorted(self.arch_settings))
         if not 1 <= num_stages <= 4:
             raise ValueError(
                 f'`num_stages` must be in 1..4, got {num_stages!r}')
@@ -263,10 +237,6 @@ class CustomPoseResNet(BaseBackbone):
         self.strides = strides
         self.out_indices = out_indices
         self.frozen_stages = frozen_stages
-        self.norm_cfg = (
-            dict(type='BN', requires_grad=True)
-            if norm_cfg is None else copy.deepcopy(norm_cfg))
-        self.norm_eval = norm_eval
         self.zero_init_residual = zero_init_residual
         self.block, stage_blocks = self.arch_settings[depth]
         self.stage_blocks = stage_blocks[:num_stages]
@@ -291,24 +261,39 @@ class CustomPoseResNet(BaseBackbone):
             self.res_layers.append(layer_name)
             block_in = channels * self.block.expansion
         self.feat_dim = block_in
-
-        self._freeze_stages()
-        self.channels_last = bool(channels_last)
-        if self.channels_last:
-            self.to(memory_format=torch.channels_last)
+        self._finish_init(channels_last)
 
     @property
-    def default_init_cfg(self) -> List[dict]:
-        """Kaiming init for convs, constant 1/0 for norm layers (as mmpose's
-        ResNet)."""
-        return [
-            dict(type='Kaiming', layer=['Conv2d']),
-            dict(
-                type='Constant',
-                val=1,
-                bias=0,
-                layer=['_BatchNorm', 'GroupNorm'])
-        ]
+    def pretrained_hint(self) -> str:
+        """Appended to the message when a pretrained checkpoint does not
+        fit."""
+        return (f'Expected a torchvision-format ResNet-{self.depth} state '
+                'dict; for a full-model checkpoint set '
+                "model.backbone.init_cfg.prefix='backbone.'")
+
+    @classmethod
+    def describe_weights(cls, state: Mapping[str, Tensor],
+                         prefix: str = '') -> Optional[str]:
+        """``'ResNet-50'`` from the blocks in a state dict (its number of
+        blocks per stage and whether they are bottlenecks), ``None`` for a
+        state dict without ResNet stages."""
+        blocks: List[int] = []
+        for stage in range(1, 5):
+            n = 0
+            while f'{prefix}layer{stage}.{n}.conv1.weight' in state:
+                n += 1
+            if n == 0:
+                break
+            blocks.append(n)
+        if not blocks:
+            return None
+        bottleneck = f'{prefix}layer1.0.conv3.weight' in state
+        for depth, (block, counts) in cls.arch_settings.items():
+            if (block is Bottleneck) == bottleneck and \
+                    tuple(counts[:len(blocks)]) == tuple(blocks):
+                return f'ResNet-{depth}'
+        kind = 'bottleneck' if bottleneck else 'basic'
+        return f'ResNet with {blocks} {kind} blocks'
 
     def _make_res_layer(self, in_channels: int, channels: int,
                         num_blocks: int, stride: int) -> nn.Sequential:
@@ -350,197 +335,13 @@ class CustomPoseResNet(BaseBackbone):
             for param in m.parameters():
                 param.requires_grad = False
 
-    # ------------------------------------------------------------------
-    # initialization
-    # ------------------------------------------------------------------
-    def _split_init_cfg(self) -> Tuple[Optional[dict], List[dict]]:
-        """Split ``init_cfg`` into the (last) Pretrained entry and the rest."""
-        cfgs = self.init_cfg
-        if cfgs is None:
-            return None, []
-        if isinstance(cfgs, dict):
-            cfgs = [cfgs]
-        pretrained = [c for c in cfgs if c.get('type') == 'Pretrained']
-        others = [c for c in cfgs if c.get('type') != 'Pretrained']
-        return (pretrained[-1] if pretrained else None), others
-
-    def init_weights(self) -> None:
-        """Initialize the weights.
-
-        Without a ``Pretrained`` entry in ``init_cfg`` this applies
-        ``init_cfg`` (default: Kaiming convs, constant norms) and then, if
-        ``zero_init_residual``, zeros the last norm of every block. With one,
-        the checkpoint is loaded strictly (see the class docstring).
-        """
-        pretrained_cfg, other_cfgs = self._split_init_cfg()
-        if pretrained_cfg is None:
-            super().init_weights()
-            if self.zero_init_residual:
-                for m in self.modules():
-                    if isinstance(m, (BasicBlock, Bottleneck)):
-                        constant_init(m.last_norm, 0)
-            return
-
-        if self.is_init:
-            print_log(
-                f'init_weights of {self.__class__.__name__} has been called '
-                'more than once.',
-                logger='current',
-                level=logging.WARNING)
-            return
-        if other_cfgs:
-            initialize(self, other_cfgs)
-        checkpoint = pretrained_cfg.get('checkpoint')
-        if not checkpoint:
-            raise ValueError(
-                'model.backbone.init_cfg of type "Pretrained" needs a '
-                '`checkpoint` (a local path or e.g. "torchvision://resnet50")')
-        state_dict = self._load_pretrained_state_dict(
-            checkpoint,
-            prefix=pretrained_cfg.get('prefix'),
-            map_location=pretrained_cfg.get('map_location', 'cpu'))
-        self._load_strict(state_dict, checkpoint)
-        self.is_init = True
-
-    @staticmethod
-    def _resolve_url(checkpoint: str) -> Optional[str]:
-        """The download URL of a remote checkpoint, if it can be resolved
-        without network access."""
-        if checkpoint.startswith(('http://', 'https://')):
-            return checkpoint
-        for prefix in ('torchvision://', 'modelzoo://'):
-            if checkpoint.startswith(prefix):
-                try:
-                    return get_torchvision_models().get(
-                        checkpoint[len(prefix):])
-                except Exception:  # noqa: BLE001 -- only used for a message
-                    return None
-        return None
-
-    def _load_pretrained_state_dict(
-            self, checkpoint: str, prefix: Optional[str],
-            map_location: Union[str, torch.device, None]
-    ) -> Dict[str, Tensor]:
-        """Read ``checkpoint`` and return the state dict meant for this
-        backbone (``state_dict`` entry, ``module.`` and ``prefix`` removed)."""
-        is_remote = checkpoint.startswith(_REMOTE_PREFIXES)
-        try:
-            ckpt = _load_checkpoint(checkpoint, map_location=map_location)
-        except FileNotFoundError as err:
-            if is_remote:
-                raise self._offline_error(checkpoint, err) from err
-            raise FileNotFoundError(
-                f'Pretrained checkpoint {checkpoint!r} '
-                '(model.backbone.init_cfg.checkpoint) does not exist. Point '
-                'it at an existing file, or train from scratch with '
-                '`--cfg-options model.backbone.init_cfg=None`.') from err
-        except KeyError as err:
-            # unknown torchvision:// model name
-            raise ValueError(
-                f'Unknown pretrained checkpoint name {checkpoint!r} in '
-                'model.backbone.init_cfg.checkpoint (e.g. use '
-                '"torchvision://resnet50" or a local path)') from err
-        except (OSError, EOFError) as err:
-            # URLError, socket errors, timeouts and HTTP errors are OSErrors
-            if is_remote:
-                raise self._offline_error(checkpoint, err) from err
-            raise
-
-        if not isinstance(ckpt, dict):
-            raise RuntimeError(
-                f'No state dict found in pretrained checkpoint {checkpoint!r}')
-        state_dict = ckpt.get('state_dict', ckpt)
-        if not isinstance(state_dict, dict):
-            raise RuntimeError(
-                f'No state dict found in pretrained checkpoint {checkpoint!r}')
-        result = OrderedDict()
-        for key, value in state_dict.items():
-            if key.startswith('module.'):
-                key = key[len('module.'):]
-            if prefix:
-                if not key.startswith(prefix):
-                    continue
-                key = key[len(prefix):]
-            result[key] = value
-        return result
-
-    def _offline_error(self, checkpoint: str,
-                       err: BaseException) -> PretrainedWeightsUnavailableError:
-        """Build the error raised when remote weights cannot be obtained."""
-        url = self._resolve_url(checkpoint)
-        if url is not None:
-            filename = osp.basename(urlparse(url).path)
-            cached = osp.join(torch.hub.get_dir(), 'checkpoints', filename)
-            what = (f'{checkpoint!r} (from {url}, not found in the torch hub '
-                    f'cache as {cached})')
-            get_it = (f'download {url} on a machine with network access and '
-                      f'either copy it to {cached} (picked up automatically) '
-                      'or point `model.backbone.init_cfg.checkpoint` at it, '
-                      '`--cfg-options model.backbone.init_cfg.checkpoint='
-                      f'/path/to/{filename}`')
-        else:
-            what = repr(checkpoint)
-            get_it = ('download the file on a machine with network access '
-                      'and point `model.backbone.init_cfg.checkpoint` at the '
-                      'local copy, `--cfg-options '
-                      'model.backbone.init_cfg.checkpoint=/path/to/file.pth`')
-        return PretrainedWeightsUnavailableError(
-            f'Could not load the pretrained weights {what} for '
-            f'{self.__class__.__name__}: the download failed '
-            f'({type(err).__name__}: {err}), so they cannot be loaded '
-            'offline. To train without them, either train from scratch '
-            'with `--cfg-options model.backbone.init_cfg=None`, or '
-            f'{get_it}.')
-
-    def _load_strict(self, state_dict: Dict[str, Tensor],
-                     checkpoint: str) -> None:
-        """Load ``state_dict`` requiring every own key to be present.
-
-        ``fc.*`` keys (torchvision's classifier) are ignored; other unexpected
-        keys are logged.
-        """
-        own = self.state_dict()
-        missing = [
-            k for k in own
-            if k not in state_dict and not k.endswith('num_batches_tracked')
-        ]
-        if missing:
-            shown = ', '.join(missing[:10])
-            more = f' (and {len(missing) - 10} more)' if len(
-                missing) > 10 else ''
-            raise RuntimeError(
-                f'Pretrained checkpoint {checkpoint!r} does not match '
-                f'CustomPoseResNet(depth={self.depth}): {len(missing)} of its '
-                f'{len(own)} parameters/buffers are missing from the '
-                f'checkpoint: {shown}{more}. Expected a torchvision-format '
-                f'ResNet-{self.depth} state dict; for a full-model checkpoint '
-                "set model.backbone.init_cfg.prefix='backbone.'.")
-        mismatched = [
-            f'{k}: checkpoint {tuple(state_dict[k].shape)} vs model '
-            f'{tuple(v.shape)}' for k, v in own.items()
-            if k in state_dict and tuple(state_dict[k].shape) != tuple(
-                v.shape)
-        ]
-        if mismatched:
-            raise RuntimeError(
-                f'Pretrained checkpoint {checkpoint!r} has shapes that do not '
-                f'match CustomPoseResNet(depth={self.depth}): ' +
-                '; '.join(mismatched[:10]))
-        unexpected = [
-            k for k in state_dict if k not in own and not k.startswith('fc.')
-        ]
-        if unexpected:
-            print_log(
-                f'Ignored {len(unexpected)} unexpected keys of pretrained '
-                f'checkpoint {checkpoint!r}: {", ".join(unexpected[:10])}',
-                logger='current')
-        self.load_state_dict({k: state_dict[k]
-                              for k in own if k in state_dict},
-                             strict=False)
-        print_log(
-            f'Loaded all {len(own)} parameters/buffers of '
-            f'CustomPoseResNet(depth={self.depth}) from {checkpoint}',
-            logger='current')
+    def _init_from_scratch(self) -> None:
+        """Zero the last norm of every block with ``zero_init_residual``
+        (not applied when loading pretrained weights)."""
+        if self.zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, (BasicBlock, Bottleneck)):
+                    constant_init(m.last_norm, 0)
 
     # ------------------------------------------------------------------
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
@@ -555,8 +356,7 @@ class CustomPoseResNet(BaseBackbone):
             H / (4 * prod(strides[:i+1])), W / (...)), in channels-last
             memory format with ``channels_last``.
         """
-        if self.channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = self._to_memory_format(x)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         outs = []
         for i, layer_name in enumerate(self.res_layers):
@@ -564,17 +364,6 @@ class CustomPoseResNet(BaseBackbone):
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
-
-    def train(self, mode: bool = True) -> 'CustomPoseResNet':
-        """Set train/eval mode, keeping frozen stages (and, with
-        ``norm_eval``, all norm layers) in eval mode."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
 
 
 __all__ = ['CustomPoseResNet', 'PretrainedWeightsUnavailableError']
