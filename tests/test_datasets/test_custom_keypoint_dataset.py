@@ -21,7 +21,7 @@ from custom_pose.datasets.keypoint_metainfo import (DEFAULT_SIGMA,
                                                     mirror_keypoint_name,
                                                     resolve_flip_pairs)
 from custom_pose.engine.hooks.keypoint_check_hook import (
-    check_model_keypoints, model_num_keypoints)
+    check_model_keypoints, predicted_channels)
 from .keypoint_projects import (MOUSE_KEYPOINTS, SEVEN_KEYPOINTS,
                                 dlc_project, synthetic_annotations)
 
@@ -347,7 +347,7 @@ def test_check_model_keypoints(project, channels):
     cfg.model.backbone.init_cfg = None
     model = MODELS.build(cfg.model)
     model.train()
-    assert model_num_keypoints(model) == channels
+    assert predicted_channels(model) == channels
     assert model.training  # the probe restores the mode
     ds = CustomPoseKeypointDataset(data_root=project, test_mode=True)
     if channels == 4:
