@@ -29,9 +29,9 @@ Clip ground truth (:func:`write_clip_keypoints`): ``{"video", "fps",
 "num_keypoints"}]}``.
 
 Projects of their own keypoints (:func:`write_keypoint_formats`), written
-by the package's readers' twins (:mod:`custom_pose.datasets.formats`) from
-the same records mapped by :mod:`.keypoint_sets`, paths relative to
-``out_dir`` (:data:`LAYOUTS`):
+by the package's writers (:mod:`custom_pose.datasets.formats`) from the
+same records mapped by :mod:`.keypoint_sets`, paths relative to ``out_dir``
+(:data:`LAYOUTS`):
 
 - ``deeplabcut``: a single-animal DeepLabCut project
   ``deeplabcut/config.yaml`` with ``labeled-data/synthetic/`` (copies of the
