@@ -17,6 +17,20 @@ def pytest_configure(config):
     torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_mmengine_loggers():
+    """Forget mmengine's loggers after each test.
+
+    A Runner's logger is named after its config and the second it started,
+    and mmengine hands an existing logger of that name back: a second run
+    of one config within the same second would log through the first run's
+    handler, whose stream is an earlier test's closed capture.
+    """
+    yield
+    from mmengine.logging import MMLogger
+    MMLogger._instance_dict.clear()
+
+
 @pytest.fixture(scope='session')
 def repo_root() -> Path:
     return REPO_ROOT
