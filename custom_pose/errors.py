@@ -21,6 +21,10 @@ to the code that raises them (and are importable from there):
 - ``DatasetNotFoundError`` (``FileNotFoundError``) and
   ``EmptySelectionError`` (``ValueError``):
   :mod:`custom_pose.datasets.org_animal_pose_dataset`;
+- ``KeypointFormatError`` (a DeepLabCut, SLEAP or COCO file that cannot be
+  used) and ``KeypointCountError`` (a model or config whose keypoint count
+  is not the dataset's), both ``ValueError``:
+  :mod:`custom_pose.datasets.formats.common`;
 - ``NonFiniteLossError`` (``FloatingPointError``):
   :mod:`custom_pose.engine.hooks.invalid_loss_hook`;
 - ``PretrainedWeightsUnavailableError`` (``RuntimeError``):

@@ -80,6 +80,17 @@ def small_train_cfg(cfg, data_root, work_dir, *, batch_size=2, num_images=None):
     return cfg
 
 
+def read_tree(root) -> dict:
+    """``{path relative to root: bytes}`` of every file below ``root``."""
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            path = osp.join(dirpath, name)
+            with open(path, 'rb') as f:
+                out[osp.relpath(path, root)] = f.read()
+    return out
+
+
 @pytest.fixture
 def config_path():
     def _path(name: str) -> str:
@@ -98,12 +109,18 @@ def all_configs():
 
 @pytest.fixture(scope='session')
 def tiny_root(tmp_path_factory) -> Path:
-    """Four synthetic images: a 50/50 split gives one batch of 2 each way."""
+    """Four synthetic images: a 50/50 split gives one batch of 2 each way.
+
+    The same images and ground truth are also a DeepLabCut project of 4
+    body parts of its own in ``deeplabcut/`` (for the configs of
+    ``configs/custom/``).
+    """
     from custom_pose.datasets.synthetic import generate_synthetic_animalpose
     root = tmp_path_factory.mktemp('animalpose_tiny')
     generate_synthetic_animalpose(
         str(root), num_images=4, seed=1, image_size=(96, 96),
-        occlusion_prob=0.0, truncation_prob=0.0, with_clip=False)
+        occlusion_prob=0.0, truncation_prob=0.0, with_clip=False,
+        formats=('animalpose', 'deeplabcut'))
     return root
 
 

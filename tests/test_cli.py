@@ -9,7 +9,8 @@ from mmengine.config import Config
 from custom_pose import errors
 from custom_pose.apis import VideoSourceError, silence_opencv_log
 from custom_pose.datasets import (AnimalPoseFormatError, DatasetNotFoundError,
-                                  EmptySelectionError)
+                                  EmptySelectionError, KeypointCountError,
+                                  KeypointFormatError)
 from custom_pose.engine.hooks import NonFiniteLossError
 from custom_pose.models import PretrainedWeightsUnavailableError
 from custom_pose.utils import cli
@@ -36,6 +37,8 @@ QUICKSTART = str(CONFIG_DIR / 'animal' /
     (NonFiniteLossError, FloatingPointError),
     (PretrainedWeightsUnavailableError, RuntimeError),
     (CfgOptionsError, KeyError),
+    (KeypointFormatError, ValueError),
+    (KeypointCountError, ValueError),
 ])
 def test_every_project_error_has_one_base_and_keeps_its_own(cls, base):
     assert issubclass(cls, errors.CustomPoseError)
@@ -276,6 +279,23 @@ def test_data_root_override_reaches_the_loaders():
     cfg = load_config(QUICKSTART, {'data_root': '/elsewhere/'})
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         assert cfg[key].dataset.data_root == '/elsewhere/', key
+
+
+def test_ann_file_override_reaches_the_loaders():
+    """configs/custom/ set data_root and ann_file once; both options move
+    the three loaders (a loader's own option wins)."""
+    cfg = load_config(str(CONFIG_DIR / 'custom' /
+                          'custom_res18_keypoints_128x128.py'),
+                      {'data_root': '/proj/', 'ann_file': 'labels.slp',
+                       'val_dataloader.dataset.ann_file': 'other.slp'})
+    loaders = [cfg[k].dataset for k in
+               ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    assert [d.data_root for d in loaders] == ['/proj/'] * 3
+    assert [d.ann_file for d in loaders] == ['labels.slp', 'other.slp',
+                                             'labels.slp']
+    # a config without a top-level ann_file has no such option
+    with pytest.raises(CfgOptionsError, match="the config has no 'ann_file'"):
+        load_config(QUICKSTART, {'ann_file': 'x.json'})
 
 
 # ---------------------------------------------------------------------------

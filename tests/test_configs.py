@@ -1,4 +1,5 @@
-"""Every config in configs/ builds and trains one iteration on tiny data."""
+"""Every config in configs/ builds and trains one iteration on tiny data
+(the configs of configs/custom/ on a DeepLabCut project of the same data)."""
 import ast
 import subprocess
 import sys
@@ -10,8 +11,10 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from conftest import CONFIG_DIR, all_configs, small_train_cfg
+from custom_pose.datasets import resolve_num_keypoints
 
 CONFIGS = all_configs()
+CUSTOM_CONFIGS = [c for c in CONFIGS if c.startswith('custom/')]
 
 
 def test_configs_found():
@@ -22,7 +25,11 @@ def test_configs_found():
                      'custom_hourglass2_animalpose_256x256.py',
                      'custom_hourglass8_animalpose_256x256.py',
                      'custom_hrnet_w32_animalpose_256x256.py',
-                     'custom_res18_quickstart_synthetic_128x128.py'):
+                     'custom_res18_quickstart_synthetic_128x128.py',
+                     'custom_res18_keypoints_128x128.py',
+                     'custom_res50_keypoints_256x256.py',
+                     'custom_res101_keypoints_256x256.py',
+                     'custom_hourglass2_keypoints_256x256.py'):
         assert expected in names
 
 
@@ -30,7 +37,12 @@ def test_configs_found():
 def test_config_trains_one_iteration(name, tiny_root, tmp_path):
     cfg = Config.fromfile(str(CONFIG_DIR / name))
     assert cfg.custom_imports.imports == ['custom_pose']
-    small_train_cfg(cfg, tiny_root, tmp_path)
+    custom = name in CUSTOM_CONFIGS
+    small_train_cfg(cfg, tiny_root / 'deeplabcut' if custom else tiny_root,
+                    tmp_path)
+    # what the tools do on loading a config: open keypoint counts (None)
+    # become the dataset's, given ones are checked against it
+    assert resolve_num_keypoints(cfg) == (4 if custom else 20)
     cfg.train_cfg.max_epochs = 1
     cfg.train_cfg.val_interval = 10
     # writing a ResNet-152 + Adam checkpoint (~0.8 GB) is not what this tests
@@ -90,6 +102,25 @@ def test_dataloaders_read_the_top_level_data_root(name):
     assert roots == dict.fromkeys(roots, cfg.data_root), (name, roots)
 
 
+@pytest.mark.parametrize('name', CUSTOM_CONFIGS)
+def test_custom_configs_follow_the_data(name):
+    """One data_root / ann_file for the three loaders, the keypoint count
+    left to the data, the pixel error beside COCO AP and PCK."""
+    cfg = Config.fromfile(str(CONFIG_DIR / name))
+    loaders = [cfg[k].dataset for k in
+               ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    assert {d.type for d in loaders} == {'CustomPoseKeypointDataset'}
+    assert [d.ann_file for d in loaders] == [cfg.ann_file] * 3
+    assert cfg.num_keypoints is None
+    counts = [cfg.model.head.get('out_channels'),
+              cfg.model.backbone.get('out_channels')]
+    assert None in counts and 20 not in counts, counts
+    assert [m['type'] for m in cfg.test_evaluator] == [
+        'CocoMetric', 'CustomPosePCKMetric', 'CustomPosePixelErrorMetric']
+    assert 'CustomPoseKeypointCheckHook' in [h['type']
+                                             for h in cfg.custom_hooks]
+
+
 def test_config_with_custom_imports_from_unrelated_cwd(tmp_path, config_path):
     """A fresh interpreter in an unrelated directory: reading the config
     imports custom_pose (custom_imports) and builds its registered modules."""
@@ -123,9 +154,11 @@ def test_registered_names_are_ours():
         MODELS: ['CustomPoseResNet', 'CustomPoseDeconvHead',
                  'CustomPoseHourglass', 'CustomPoseMultiStageHead',
                  'CustomPoseJointsMSELoss'],
-        DATASETS: ['OrgAnimalPoseDataset', 'org_animal_pose_dataset'],
-        METRICS: ['CustomPosePCKMetric', 'CustomPoseDumpPredictions'],
-        HOOKS: ['CustomPoseInvalidLossHook'],
+        DATASETS: ['OrgAnimalPoseDataset', 'org_animal_pose_dataset',
+                   'CustomPoseKeypointDataset'],
+        METRICS: ['CustomPosePCKMetric', 'CustomPoseDumpPredictions',
+                  'CustomPosePixelErrorMetric'],
+        HOOKS: ['CustomPoseInvalidLossHook', 'CustomPoseKeypointCheckHook'],
         OPTIM_WRAPPERS: ['CustomPoseAutocastOptimWrapper'],
     }
     for registry, names in ours.items():

@@ -2,7 +2,6 @@
 and its CLI (tools/make_synthetic_animalpose.py)."""
 import importlib.util
 import json
-import os
 import os.path as osp
 import subprocess
 import sys
@@ -11,19 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import read_tree
 from custom_pose.datasets import synthetic as syn
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
-def _all_files(root):
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            path = osp.join(dirpath, name)
-            with open(path, 'rb') as f:
-                out[osp.relpath(path, root)] = f.read()
-    return out
 
 
 def _generate(out_dir, **kwargs):
@@ -43,9 +33,9 @@ def test_same_seed_byte_identical_different_seed_differs(tmp_path):
     _generate(tmp_path / 'a')
     _generate(tmp_path / 'b')
     _generate(tmp_path / 'c', seed=1)
-    files_a = _all_files(tmp_path / 'a')
-    files_b = _all_files(tmp_path / 'b')
-    files_c = _all_files(tmp_path / 'c')
+    files_a = read_tree(tmp_path / 'a')
+    files_b = read_tree(tmp_path / 'b')
+    files_c = read_tree(tmp_path / 'c')
     expected = {'keypoints.json', 'clip.mp4', 'clip_keypoints.json'} | {
         osp.join('images', f'synth_{i:06d}.jpg')
         for i in range(1, 7)
@@ -281,11 +271,11 @@ def test_arena_clip_cli_is_deterministic(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert 'arena clip 8 frames (6 with two animals)' in proc.stdout
     arena = ('arena_clip.mp4', 'arena_clip_keypoints.json')
-    cli = _all_files(tmp_path / 'cli')
+    cli = read_tree(tmp_path / 'cli')
     for name, seed in (('a', 3), ('b', 3), ('c', 4)):
         syn.make_arena_clip(str(tmp_path / name), seed=seed, num_frames=8,
                             fps=12, image_size=(192, 128))
-    a, b, c = (_all_files(tmp_path / n) for n in 'abc')
+    a, b, c = (read_tree(tmp_path / n) for n in 'abc')
     assert set(a) == set(arena)
     assert all(cli[n] == a[n] == b[n] != c[n] for n in arena)
     summary = _generate(tmp_path / 'd', num_images=1, with_clip=False)

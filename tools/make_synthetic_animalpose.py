@@ -1,22 +1,28 @@
-"""Generate the synthetic Animal-Pose dataset (original release format).
+"""Generate the synthetic Animal-Pose dataset (original release format),
+and DeepLabCut / SLEAP / COCO projects of their own keypoints.
 
 Example::
 
     python tools/make_synthetic_animalpose.py \\
         --out-dir data/animalpose_synthetic --num-images 500 --seed 0
+    python tools/make_synthetic_animalpose.py --out-dir data/mouse \\
+        --num-images 120 --no-clip --formats deeplabcut
+    #  -> data/mouse/deeplabcut/config.yaml (4 body parts of its own)
 
-Writes ``<out-dir>/keypoints.json``, ``<out-dir>/images/*.jpg`` and (unless
-``--no-clip``) ``<out-dir>/clip.mp4`` + ``<out-dir>/clip_keypoints.json``;
-``--arena-clip`` adds ``arena_clip.mp4`` + ``arena_clip_keypoints.json`` (two
-small animals crossing a 640x480 frame, ground truth with track ids).
-See :mod:`custom_pose.datasets.synthetic` for the format. The same seed and
-arguments always give byte-identical files.
+Writes ``<out-dir>/images/*.jpg``, ``<out-dir>/keypoints.json`` (format
+``animalpose``, the default) and (unless ``--no-clip``) ``<out-dir>/clip.mp4``
++ ``<out-dir>/clip_keypoints.json``; ``--arena-clip`` adds ``arena_clip.mp4`` +
+``arena_clip_keypoints.json`` (two small animals crossing a 640x480 frame,
+ground truth with track ids); ``--formats`` adds ``deeplabcut/``,
+``deeplabcut_multi/``, ``labels.pkg.slp`` and ``coco_keypoints.json``. See
+:mod:`custom_pose.datasets.synthetic` for the formats. The same seed and
+arguments always give the same files.
 """
 import argparse
 import os.path as osp
 import sys
 
-from custom_pose.datasets.synthetic import (CATEGORY_IDS,
+from custom_pose.datasets.synthetic import (CATEGORY_IDS, LAYOUTS,
                                             generate_synthetic_animalpose)
 from custom_pose.utils import cli
 
@@ -120,6 +126,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=95,
         help='JPEG quality 1-100 (default: 95)')
     parser.add_argument(
+        '--formats',
+        default='animalpose',
+        help='comma-separated: what to write besides images/, some of '
+        f'{",".join(LAYOUTS)} (default: %(default)s; deeplabcut: a '
+        'single-animal DeepLabCut project of the images with one animal, '
+        'deeplabcut_multi: a multi-animal one of all images)')
+    parser.add_argument(
         '--no-progress', action='store_true', help='hide the progress bar')
     return parser.parse_args(argv)
 
@@ -146,6 +159,7 @@ def main(argv=None) -> int:
             arena_frames=args.arena_frames,
             arena_size=tuple(args.arena_size),
             jpeg_quality=args.jpeg_quality,
+            formats=args.formats,
             progress=not args.no_progress)
     except ValueError as err:  # argument values the generator refuses
         cli.print_error(PROG, str(err))
@@ -163,6 +177,9 @@ def main(argv=None) -> int:
           f'{summary["num_visible_keypoints"]} visible keypoints to '
           f'{summary["out_dir"]} in {summary["seconds"]:.1f}s '
           f'({summary["images_per_second"]:.1f} img/s){clip_msg}')
+    for fmt, info in summary['formats'].items():
+        print(f'{fmt}: {info["path"]} ({info["images"]} images, '
+              f'{info["instances"]} animals)')
     return 0
 
 

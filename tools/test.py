@@ -1,10 +1,14 @@
 #!/usr/bin/env python
-"""Evaluate a trained top-down pose model: COCO AP/AR and PCK tables.
+"""Evaluate a trained top-down pose model: COCO AP/AR, PCK and (with the
+configs of ``configs/custom/``) the keypoint error in image pixels, closing
+with a summary of them side by side and the pixel error per keypoint.
 
 Examples::
 
     python tools/test.py CONFIG CHECKPOINT
     python tools/test.py CONFIG CHECKPOINT --out preds.json --show-dir vis
+    python tools/test.py configs/custom/custom_res18_keypoints_128x128.py \
+        CHECKPOINT --cfg-options data_root=/path/to/dlc-project
 """
 import argparse
 import sys
@@ -83,6 +87,8 @@ def main(argv=None) -> int:
         cfg.test_evaluator = evaluators
 
     metrics = build_runner(cfg, args.config).test()
+    from custom_pose.evaluation import format_metrics_summary
+    print(format_metrics_summary(metrics), flush=True)
     if args.metrics_out:
         from mmengine.fileio import dump
         dump({k: float(v) for k, v in metrics.items()}, args.metrics_out,

@@ -23,6 +23,9 @@ default_hooks = dict(
     visualization=dict(type='PoseVisualizationHook', enable=False))
 
 custom_hooks = [
+    # before the first step: the model predicts exactly the datasets'
+    # keypoints (else one error naming both counts)
+    dict(type='CustomPoseKeypointCheckHook'),
     # stop at the first NaN/inf loss, naming the iteration, before a broken
     # checkpoint can be written
     dict(type='CustomPoseInvalidLossHook'),

@@ -28,6 +28,18 @@ def _join(root: Optional[str], path: str) -> str:
     return osp.join(root, path) if path else root
 
 
+def _annotation_path(data_root: Optional[str], ann_file: str) -> str:
+    """``data_root/ann_file``, which must exist."""
+    path = _join(data_root, ann_file)
+    if not path or not osp.exists(path):
+        raise DatasetNotFoundError(
+            f'{path or "(empty)"}: no annotations there (data_root='
+            f'{data_root!r}, ann_file={ann_file!r}); point data_root at a '
+            'DeepLabCut project folder, or ann_file at its config.yaml, '
+            'a SLEAP .slp/.pkg.slp or a COCO .json file')
+    return path
+
+
 @DATASETS.register_module()
 class CustomPoseKeypointDataset(SplitOptionsMixin, BaseCocoStyleDataset):
     """A user's own animals and body parts, read from a DeepLabCut project,
@@ -166,13 +178,7 @@ class CustomPoseKeypointDataset(SplitOptionsMixin, BaseCocoStyleDataset):
         #: Counts logged when the annotations are loaded.
         self.summary: Dict[str, Any] = {}
 
-        path = _join(data_root, ann_file)
-        if not path or not osp.exists(path):
-            raise DatasetNotFoundError(
-                f'{path or "(empty)"}: no annotations there (data_root='
-                f'{data_root!r}, ann_file={ann_file!r}); point data_root at a '
-                'DeepLabCut project folder, or ann_file at its config.yaml, '
-                'a SLEAP .slp/.pkg.slp or a COCO .json file')
+        path = _annotation_path(data_root, ann_file)
         self.annotations: KeypointAnnotations = read_keypoints(
             path,
             format=format,
@@ -235,10 +241,15 @@ class CustomPoseKeypointDataset(SplitOptionsMixin, BaseCocoStyleDataset):
                             ) -> Tuple[str, ...]:
         """The keypoint names a dataset config will have, read cheaply
         (``config.yaml``, the JSON categories, the SLEAP skeleton) without
-        building the dataset."""
+        building the dataset.
+
+        Raises:
+            DatasetNotFoundError: ``data_root/ann_file`` does not exist.
+            KeypointFormatError: The names cannot be read.
+        """
         return _read_keypoint_names(
-            _join(dataset_cfg.get('data_root'),
-                  dataset_cfg.get('ann_file', '')),
+            _annotation_path(dataset_cfg.get('data_root'),
+                             dataset_cfg.get('ann_file', '')),
             format=dataset_cfg.get('format'),
             category=dataset_cfg.get('category'))
 

@@ -10,7 +10,8 @@
 - :func:`check_input_file`, :func:`check_output_file`,
   :func:`check_output_dir`: path checks done before any long work.
 - :func:`load_config`: a config file with ``--cfg-options`` checked and
-  merged (:mod:`custom_pose.utils.config`).
+  merged (:mod:`custom_pose.utils.config`), keypoint counts resolved from
+  the data.
 - ``add_*_arguments``: options several tools share, with one spelling and
   one help text.
 """
@@ -213,16 +214,26 @@ def check_output_file(path: str, what: str = 'output file') -> str:
 def load_config(path: str,
                 cfg_options: Optional[Dict[str, Any]] = None,
                 what: str = 'config'):
-    """A config file with ``--cfg-options`` checked and merged.
+    """A config file with ``--cfg-options`` checked and merged, and its
+    open keypoint counts (``num_keypoints = None``, a head's
+    ``out_channels=None``) filled in from its datasets
+    (:func:`~custom_pose.datasets.resolve_num_keypoints`).
 
     Raises:
         InputError: If the file is missing or unreadable.
         ModelConfigError: If it (or a ``_base_`` file) does not parse.
         CfgOptionsError: If an option does not fit it.
+        DatasetNotFoundError, KeypointFormatError: If a dataset's keypoint
+            names cannot be read.
+        KeypointCountError: If a keypoint count given as a number is not
+            the dataset's.
     """
+    from custom_pose.datasets import resolve_num_keypoints
     from custom_pose.utils.config import load_config as _load
     check_input_file(path, f'{what} file')
-    return _load(path, cfg_options, what)
+    cfg = _load(path, cfg_options, what)
+    resolve_num_keypoints(cfg)
+    return cfg
 
 
 # ---------------------------------------------------------------------------

@@ -18,8 +18,9 @@ be numbers, and counts such as ``batch_size`` or ``max_epochs`` whole numbers
 in range.
 
 :func:`merge_cfg_options` checks and merges them, and makes ``data_root=X``
-reach the dataloaders: a config defines ``data_root`` once and its loaders
-copy the string when the file is read, so the new value is also set on every
+(and ``ann_file=Y``, in the configs of ``configs/custom/``) reach the
+dataloaders: a config defines ``data_root`` once and its loaders copy the
+string when the file is read, so the new value is also set on every
 ``*_dataloader.dataset.data_root`` (nested datasets too) that held the old
 one.
 """
@@ -371,30 +372,35 @@ def _check_new_key(key: str, parts: List[str], parent: dict) -> None:
         f'{_closest(name, set(keys) | set(parent))}')
 
 
-def _retarget(dataset: Any, path: str, old: str, new: str,
+#: Top-level keys a config defines once for its dataloaders' datasets.
+SHARED_DATASET_KEYS: Tuple[str, ...] = ('data_root', 'ann_file')
+
+
+def _retarget(dataset: Any, path: str, name: str, old: str, new: str,
               explicit: Set[str]) -> None:
-    """Set ``data_root=new`` where it is ``old`` in a dataset config and the
+    """Set ``name=new`` where it is ``old`` in a dataset config and the
     datasets it wraps (``dataset``, ``datasets``), unless an option set it."""
     if isinstance(dataset, (list, tuple)):
         for i, item in enumerate(dataset):
-            _retarget(item, f'{path}.{i}', old, new, explicit)
+            _retarget(item, f'{path}.{i}', name, old, new, explicit)
         return
     if not isinstance(dataset, dict):
         return
-    if dataset.get('data_root') == old and \
-            f'{path}.data_root' not in explicit:
-        dataset['data_root'] = new
+    if dataset.get(name) == old and f'{path}.{name}' not in explicit:
+        dataset[name] = new
     for child in ('dataset', 'datasets'):
         if child in dataset:
-            _retarget(dataset[child], f'{path}.{child}', old, new, explicit)
+            _retarget(dataset[child], f'{path}.{child}', name, old, new,
+                      explicit)
 
 
 def merge_cfg_options(cfg: Config, options: Dict[str, Any]) -> Config:
     """Check (:func:`check_cfg_options`) and merge ``--cfg-options``.
 
-    ``data_root=X`` also replaces the old top-level ``data_root`` wherever a
-    dataloader's dataset (or a dataset it wraps) still holds it; a loader's
-    own ``...dataset.data_root`` option wins.
+    ``data_root=X`` (and ``ann_file=Y``, :data:`SHARED_DATASET_KEYS`) also
+    replaces the old top-level value wherever a dataloader's dataset (or a
+    dataset it wraps) still holds it; a loader's own
+    ``...dataset.data_root`` option wins.
 
     Returns:
         Config: ``cfg``, changed in place.
@@ -403,11 +409,13 @@ def merge_cfg_options(cfg: Config, options: Dict[str, Any]) -> Config:
         CfgOptionsError: If an option does not fit the config.
     """
     check_cfg_options(cfg, options)
-    old_root = cfg.get('data_root')
+    old = {name: cfg.get(name) for name in SHARED_DATASET_KEYS}
     cfg.merge_from_dict(options)
-    if 'data_root' in options and isinstance(old_root, str):
+    for name, old_value in old.items():
+        if name not in options or not isinstance(old_value, str):
+            continue
         for key in list(cfg.keys()):
             if key.endswith('_dataloader') and isinstance(cfg[key], dict):
-                _retarget(cfg[key].get('dataset'), f'{key}.dataset',
-                          old_root, cfg.data_root, set(options))
+                _retarget(cfg[key].get('dataset'), f'{key}.dataset', name,
+                          old_value, cfg[name], set(options))
     return cfg

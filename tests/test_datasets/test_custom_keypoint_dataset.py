@@ -21,7 +21,7 @@ from custom_pose.datasets.keypoint_metainfo import (DEFAULT_SIGMA,
                                                     mirror_keypoint_name,
                                                     resolve_flip_pairs)
 from custom_pose.engine.hooks.keypoint_check_hook import (
-    check_model_keypoints, model_num_keypoints)
+    check_model_keypoints, predicted_channels)
 from .keypoint_projects import (MOUSE_KEYPOINTS, SEVEN_KEYPOINTS,
                                 dlc_project, synthetic_annotations)
 
@@ -242,6 +242,15 @@ def test_missing_annotations(tmp_path):
     assert '\n' not in msg
     assert msg.startswith(f'{tmp_path}/labels.slp: no annotations there')
     assert 'point data_root at a DeepLabCut project folder' in msg
+    # the same error where the tools read the keypoint names of a config
+    with pytest.raises(DatasetNotFoundError) as err:
+        resolve_num_keypoints(Config(dict(
+            num_keypoints=None, train_dataloader=dict(dataset=dict(
+                type='CustomPoseKeypointDataset',
+                data_root=str(tmp_path / 'nowhere'), ann_file='')))))
+    assert str(err.value).startswith(
+        f"{tmp_path}/nowhere: no annotations there (data_root="
+        f"'{tmp_path}/nowhere', ann_file='')")
 
 
 # ---------------------------------------------------------------------------
@@ -338,7 +347,7 @@ def test_check_model_keypoints(project, channels):
     cfg.model.backbone.init_cfg = None
     model = MODELS.build(cfg.model)
     model.train()
-    assert model_num_keypoints(model) == channels
+    assert predicted_channels(model) == channels
     assert model.training  # the probe restores the mode
     ds = CustomPoseKeypointDataset(data_root=project, test_mode=True)
     if channels == 4:

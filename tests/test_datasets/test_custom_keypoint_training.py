@@ -1,5 +1,6 @@
-"""Train and evaluate on a user's own keypoints through mmengine's Runner:
-the model predicts exactly the dataset's keypoints."""
+"""Train and evaluate on a user's own keypoints through mmengine's Runner
+(the tools' runs are in test_custom_keypoint_tools.py): the model predicts
+exactly the dataset's keypoints, and its pixel error is the predictions'."""
 import json
 import os.path as osp
 
@@ -11,39 +12,28 @@ from mmengine.runner import Runner
 from conftest import small_train_cfg
 from custom_pose.datasets import (CustomPoseKeypointDataset,
                                   KeypointCountError, resolve_num_keypoints)
-from custom_pose.datasets.formats import write_coco, write_sleap
-from .keypoint_projects import (MOUSE_KEYPOINTS, SEVEN_KEYPOINTS,
-                                dlc_project, synthetic_annotations)
+from .keypoint_projects import (MOUSE_KEYPOINTS, dlc_project,
+                                synthetic_annotations)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-QUICKSTART = osp.join(REPO_ROOT, 'configs', 'animal',
-                      'custom_res18_quickstart_synthetic_128x128.py')
+CUSTOM = osp.join(REPO_ROOT, 'configs', 'custom',
+                  'custom_res18_keypoints_128x128.py')
 
 
 def custom_cfg(work_dir, data_root, ann_file='', out_channels=None):
-    """The quickstart model (ResNet-18, 128x128) on a custom dataset, with
-    the pixel-error metric, a prediction dump and the keypoint check."""
-    cfg = Config.fromfile(QUICKSTART)
-    for key, split in (('train_dataloader', 'train'),
-                       ('val_dataloader', 'val'), ('test_dataloader', 'val')):
-        cfg[key] = dict(cfg[key])
-        cfg[key]['dataset'] = dict(
-            type='CustomPoseKeypointDataset', data_root=data_root,
-            ann_file=ann_file, split=split,
-            test_mode=split == 'val',
-            pipeline=cfg[key]['dataset']['pipeline'])
+    """The CPU config for your own keypoints, shrunk, with a prediction
+    dump."""
+    cfg = Config.fromfile(CUSTOM)
     small_train_cfg(cfg, data_root, work_dir, batch_size=4)
-    cfg.num_keypoints = None
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[key].dataset.ann_file = ann_file
     cfg.model.head.out_channels = out_channels
     cfg.train_cfg.max_epochs = 1
     cfg.train_cfg.val_interval = 1
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
-    cfg.custom_hooks = [dict(type='CustomPoseKeypointCheckHook')]
-    evaluator = [
-        dict(type='CocoMetric'),
-        dict(type='CustomPosePixelErrorMetric', thresholds=(5, 10)),
+    evaluator = list(cfg.test_evaluator) + [
         dict(type='CustomPoseDumpPredictions',
-             out_file=osp.join(str(work_dir), 'predictions.json')),
+             out_file=osp.join(str(work_dir), 'predictions.json'))
     ]
     cfg.val_evaluator = evaluator
     cfg.test_evaluator = evaluator
@@ -100,29 +90,6 @@ def test_train_and_evaluate_on_a_deeplabcut_project(tmp_path):
         dict(enumerate(names))
     assert mean_pixel_error(preds, val) == pytest.approx(
         metrics['px/mean'], rel=1e-4)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize('fmt', ['coco', 'sleap'])
-def test_evaluate_on_coco_and_sleap_files(tmp_path, fmt):
-    """A COCO file with 7 keypoints and a SLEAP file with 4: the model built
-    from the config predicts exactly the file's keypoints."""
-    if fmt == 'sleap':
-        kpts, ann_file, write = MOUSE_KEYPOINTS, 'labels.pkg.slp', \
-            lambda a, p: write_sleap(a, p, embed=True)
-    else:
-        kpts, ann_file, write = SEVEN_KEYPOINTS, 'keypoints.json', write_coco
-    src = synthetic_annotations(str(tmp_path / 'src'), keypoints=kpts,
-                                skeleton=(), num_images=6, seed=4,
-                                image_size=(96, 96))
-    write(src, str(tmp_path / ann_file))
-    cfg = custom_cfg(tmp_path / 'work', str(tmp_path), ann_file=ann_file)
-    assert resolve_num_keypoints(cfg) == len(kpts)
-    metrics = Runner.from_cfg(cfg).test()
-    preds = json.load(open(tmp_path / 'work' / 'predictions.json'))
-    assert preds and all(
-        np.array(p['keypoints']).shape == (len(kpts), 2) for p in preds)
-    assert {f'px/mean/{n}' for n in kpts} <= set(metrics)
 
 
 @pytest.mark.slow

@@ -436,6 +436,17 @@ def test_bad_project_without_labels(tmp_path):
                    'label frames first')
 
 
+def test_bad_folder_without_config_yaml(tmp_path):
+    """A folder that is not a project (e.g. the one above it): the same one
+    line whether the names alone or the whole project are read."""
+    (tmp_path / 'labeled-data').mkdir()
+    for read in (read_deeplabcut, read_keypoint_names):
+        with pytest.raises(KeypointFormatError) as err:
+            read(str(tmp_path))
+        one_line_error(err, f'{tmp_path}: no config.yaml in this folder',
+                       'point ann_file at a DeepLabCut project folder')
+
+
 def test_writers_are_all_or_nothing(mouse, tmp_path):
     # a bad image layout fails before anything is written
     with pytest.raises(ValueError, match='labeled-data/<video>/<image>'):

@@ -87,3 +87,24 @@ def test_bad_arguments_and_shapes():
                   vis=[1, 1, 1])
     with pytest.raises(ValueError, match='same keypoints'):
         metric.process([], [bad])
+
+
+def test_metrics_summary_tables():
+    from custom_pose.evaluation import format_metrics_summary
+    metrics = {'coco/AP': 0.5, 'PCK@0.1': 0.75, 'px/mean': 2.0,
+               'px/rmse': 2.5, 'px/PCK@5': 1.0, 'px/mean/snout': 1.0,
+               'px/rmse/snout': 1.0, 'px/mean/tail_tip': 3.0,
+               'px/rmse/tail_tip': float('nan'), 'data_time': 0.1}
+    lines = format_metrics_summary(metrics).splitlines()
+    assert lines[0] == 'Evaluation summary:'
+    assert [c.strip() for c in lines[2].split('|')[1:-1]] == [
+        'Keypoints', 'AP', 'PCK@0.1', 'mean(px)', 'RMSE(px)', 'px/PCK@5']
+    assert [c.strip() for c in lines[4].split('|')[1:-1]] == [
+        'all', '0.500', '0.750', '2.000', '2.500', '1.000']
+    table = lines[lines.index('Pixel error per keypoint (image pixels):'):]
+    rows = [[c.strip() for c in line.split('|')[1:-1]] for line in table
+            if line.startswith('|')]
+    assert rows == [['Keypoint', 'mean(px)', 'RMSE(px)'],
+                    ['snout', '1.000', '1.000'], ['tail_tip', '3.000', '-'],
+                    ['all', '2.000', '2.500']]
+    assert format_metrics_summary({'data_time': 0.1}) == ''

@@ -22,6 +22,7 @@ from typing import (Dict, Iterator, List, Optional, Sequence, Tuple, Union)
 
 import numpy as np
 
+from ...errors import CustomPoseError
 from ..animalpose_format import read_image_size
 
 __all__ = [
@@ -32,9 +33,7 @@ __all__ = [
     'atomic_output'
 ]
 
-# The integrator re-bases these two on ``custom_pose.errors.CustomPoseError``
-# (keeping ``ValueError`` as a second base): this is their only definition.
-class KeypointFormatError(ValueError):
+class KeypointFormatError(CustomPoseError, ValueError):
     """A keypoint annotation file that cannot be used as it is.
 
     The message is one line: the offending file (and row / entry), what is
@@ -42,8 +41,9 @@ class KeypointFormatError(ValueError):
     """
 
 
-class KeypointCountError(ValueError):
-    """A model whose keypoint channels differ from the dataset's keypoints."""
+class KeypointCountError(CustomPoseError, ValueError):
+    """A model (or a config's keypoint count) whose keypoint channels differ
+    from the dataset's keypoints."""
 
 
 @dataclass

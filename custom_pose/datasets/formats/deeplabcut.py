@@ -377,7 +377,15 @@ def read_deeplabcut_keypoint_names(path: str) -> Tuple[str, ...]:
     config = find_deeplabcut_config(path)
     if config is not None:
         return _config_keypoints(_load_config(config), config)[1]
+    if osp.isdir(path) or path.endswith(('.yaml', '.yml')):
+        raise _no_config(path)
     return _table_keypoints(_read_table(path))
+
+
+def _no_config(path: str) -> KeypointFormatError:
+    return KeypointFormatError(
+        f'{path}: no config.yaml in this folder; point ann_file at a '
+        'DeepLabCut project folder, its config.yaml or a CollectedData file')
 
 
 def _table_keypoints(table: _Table) -> Tuple[str, ...]:
@@ -413,10 +421,7 @@ def read_deeplabcut(path: str) -> KeypointAnnotations:
     cfg = _load_config(config) if config is not None else None
     if osp.isdir(path) or path.endswith(('.yaml', '.yml')):
         if cfg is None:
-            raise KeypointFormatError(
-                f'{path}: no config.yaml in this folder; point ann_file at a '
-                'DeepLabCut project folder, its config.yaml or a '
-                'CollectedData file')
+            raise _no_config(path)
         project = osp.dirname(osp.abspath(config))
         files = _project_files(project, cfg.get('scorer'))
     else:
@@ -519,7 +524,8 @@ def write_deeplabcut(annots: KeypointAnnotations,
                      scorer: str = 'custom_pose',
                      task: str = 'custom_pose',
                      multi_animal: Optional[bool] = None,
-                     index_columns: int = 1) -> str:
+                     index_columns: int = 1,
+                     date: Optional[str] = None) -> str:
     """Write ``annots`` as a DeepLabCut project (all files or none).
 
     Writes ``config.yaml`` and one ``labeled-data/<video>/CollectedData_
@@ -536,6 +542,9 @@ def write_deeplabcut(annots: KeypointAnnotations,
             image has more than one instance or any instance has a track.
         index_columns (int): 1 (``labeled-data/v/img.png``, DeepLabCut <
             2.3) or 3 (``labeled-data``, ``v``, ``img.png``).
+        date (str, optional): The project's ``date`` (DeepLabCut writes
+            ``'%b%d'``, e.g. ``'Mar15'``). Defaults to today; give one for
+            reproducible files.
 
     Returns:
         str: The ``config.yaml`` path.
@@ -568,7 +577,8 @@ def write_deeplabcut(annots: KeypointAnnotations,
     cfg = dict(
         Task=task,
         scorer=scorer,
-        date=datetime.date.today().strftime('%b%d'),
+        date=date if date is not None else
+        datetime.date.today().strftime('%b%d'),
         multianimalproject=bool(multi_animal),
         identity=False if multi_animal else None,
         project_path=osp.abspath(project_dir),

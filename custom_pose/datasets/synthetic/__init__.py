@@ -13,6 +13,11 @@ COCO-style conversion mmpose ships)::
         arena_clip.mp4          # optional: small animals crossing an arena
         arena_clip_keypoints.json  # its per-frame ground truth, with ids
 
+and, from the same images and ground truth, projects of their own keypoint
+sets (``formats=``): a DeepLabCut single- and multi-animal project, a SLEAP
+``.pkg.slp`` file and a COCO keypoint file (:mod:`.formats`,
+:mod:`.keypoint_sets`).
+
 One module per step:
 
 - :mod:`.animal`: keypoints, categories, body plans, :class:`AnimalSpec`
@@ -22,7 +27,10 @@ One module per step:
   :func:`render_scene`;
 - :mod:`.clip`: the video clips, :func:`make_clip` and
   :func:`make_arena_clip`;
-- :mod:`.formats`: the files (``keypoints.json`` layout described there);
+- :mod:`.formats`: the files (``keypoints.json`` layout described there,
+  and the DeepLabCut / SLEAP / COCO projects);
+- :mod:`.keypoint_sets`: the keypoint sets of those projects and the
+  derived keypoints (``spine_mid``);
 - :mod:`.generate`: the dataset, :func:`generate_synthetic_animalpose`.
 
 Determinism: all randomness comes from :class:`numpy.random.Generator`
@@ -41,13 +49,17 @@ bytes.
 from .animal import (CATEGORY_IDS, CATEGORY_SETTINGS, FLIP_PAIRS,
                      KEYPOINT_NAMES, SKELETON, AnimalSpec, sample_animal_spec)
 from .clip import ARENA_WIDTH_FRACTION, make_arena_clip, make_clip
-from .formats import read_arena_keypoints
+from .formats import LAYOUTS, read_arena_keypoints
 from .generate import generate_synthetic_animalpose
+from .keypoint_sets import (COCO_KEYPOINTS, DEEPLABCUT_KEYPOINTS,
+                            DERIVED_KEYPOINTS, SLEAP_KEYPOINTS, KeypointSet)
 from .render import SceneResult, render_scene
 
 __all__ = [
     'KEYPOINT_NAMES', 'SKELETON', 'FLIP_PAIRS', 'CATEGORY_IDS',
     'CATEGORY_SETTINGS', 'AnimalSpec', 'SceneResult', 'sample_animal_spec',
     'render_scene', 'make_clip', 'make_arena_clip', 'ARENA_WIDTH_FRACTION',
-    'read_arena_keypoints', 'generate_synthetic_animalpose'
+    'read_arena_keypoints', 'generate_synthetic_animalpose', 'LAYOUTS',
+    'KeypointSet', 'DEEPLABCUT_KEYPOINTS', 'SLEAP_KEYPOINTS',
+    'COCO_KEYPOINTS', 'DERIVED_KEYPOINTS'
 ]

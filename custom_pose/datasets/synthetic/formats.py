@@ -34,18 +34,59 @@ Arena clip ground truth (:func:`write_arena_keypoints`, read back by
 "category_id", "first_frame"}], "frames": [{"frame_id", "instances":
 [{"track_id", "category_id", "bbox", "keypoints": [[x, y, v] x 20],
 "num_keypoints"}]}]}``; a frame lists the animals it shows, by track id.
+Projects of their own keypoints (:func:`write_keypoint_formats`), written
+by the package's writers (:mod:`custom_pose.datasets.formats`) from the
+same records mapped by :mod:`.keypoint_sets`, paths relative to ``out_dir``
+(:data:`LAYOUTS`):
+
+- ``deeplabcut``: a single-animal DeepLabCut project
+  ``deeplabcut/config.yaml`` with ``labeled-data/synthetic/`` (copies of the
+  images that hold exactly one animal, and ``CollectedData_synthetic.csv``),
+  :data:`~.keypoint_sets.DEEPLABCUT_KEYPOINTS`;
+- ``deeplabcut_multi``: a multi-animal project ``deeplabcut_multi/`` of
+  every image (individuals ``animal1``, ``animal2``, ... in painting
+  order), the same body parts;
+- ``sleap``: ``labels.pkg.slp``, the labelled frames embedded,
+  :data:`~.keypoint_sets.SLEAP_KEYPOINTS`;
+- ``coco``: ``coco_keypoints.json`` (image ``file_name`` ``images/...``,
+  the generator's boxes), :data:`~.keypoint_sets.COCO_KEYPOINTS`.
 
 JSON files are written with a fixed key order and JPEGs with a fixed
 quality by :func:`cv2.imencode`, so identical records give identical bytes.
+So do the DeepLabCut files (with the fixed project ``date``
+:data:`DEEPLABCUT_DATE`) but for ``project_path`` in ``config.yaml``, which
+DeepLabCut wants absolute; a SLEAP file holds the same content every time,
+not the same bytes (HDF5 and sleap-io store times and set orders).
 """
 import json
+import os
 import os.path as osp
-from typing import Any, Dict, List, Tuple
+import shutil
+from dataclasses import replace
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import cv2
 import numpy as np
 
+from ..formats import (KeypointAnnotations, write_coco, write_deeplabcut,
+                       write_sleap)
 from .animal import CATEGORY_IDS, KEYPOINT_NAMES, SKELETON
+from .keypoint_sets import (COCO_KEYPOINTS, DEEPLABCUT_KEYPOINTS,
+                            SLEAP_KEYPOINTS, keypoint_annotations)
+
+#: What the generator writes for each ``formats=`` key, relative to
+#: ``out_dir``.
+LAYOUTS: Dict[str, str] = {
+    'animalpose': 'keypoints.json',
+    'deeplabcut': 'deeplabcut/config.yaml',
+    'deeplabcut_multi': 'deeplabcut_multi/config.yaml',
+    'sleap': 'labels.pkg.slp',
+    'coco': 'coco_keypoints.json',
+}
+#: The ``date`` of the DeepLabCut projects (fixed: reproducible files).
+DEEPLABCUT_DATE = 'Jan01'
+#: The scorer, task and video folder of the DeepLabCut projects.
+DEEPLABCUT_SCORER = 'synthetic'
 
 
 def _categories_json() -> List[dict]:
@@ -195,3 +236,104 @@ def read_arena_keypoints(path: str) -> Dict[str, Any]:
         visible=visible,
         bboxes=bboxes,
         present=~np.isnan(bboxes[..., 0]))
+
+
+def check_formats(formats: Sequence[str]) -> Tuple[str, ...]:
+    """``formats`` (a sequence or one comma-separated string) as a tuple of
+    :data:`LAYOUTS` keys.
+
+    Raises:
+        ValueError: An unknown or no format, or ``'sleap'`` without the
+            sleap-io package.
+    """
+    if isinstance(formats, str):
+        formats = formats.split(',')
+    formats = tuple(dict.fromkeys(f.strip() for f in formats if f.strip()))
+    unknown = [f for f in formats if f not in LAYOUTS]
+    if unknown or not formats:
+        raise ValueError(f'formats: expected some of {list(LAYOUTS)}, got '
+                         f'{list(formats)}')
+    if 'sleap' in formats:
+        try:
+            import sleap_io  # noqa: F401
+        except ImportError:
+            raise ValueError(
+                "formats: 'sleap' needs the optional package sleap-io: pip "
+                "install -e '.[sleap]' (or pip install sleap-io)") from None
+    return formats
+
+
+def _deeplabcut_project(out_dir: str, annots: KeypointAnnotations,
+                        multi_animal: bool) -> Tuple[str, KeypointAnnotations]:
+    """Copy the images into a DeepLabCut project and write its files."""
+    folder = 'deeplabcut_multi' if multi_animal else 'deeplabcut'
+    project = osp.join(out_dir, folder)
+    if not multi_animal:  # one row per image: the images with one animal
+        count: Dict[int, int] = {}
+        for inst in annots.instances:
+            count[inst.image_id] = count.get(inst.image_id, 0) + 1
+        keep = {i for i, n in count.items() if n == 1}
+        annots = replace(
+            annots, images=[im for im in annots.images if im.id in keep],
+            instances=[i for i in annots.instances if i.image_id in keep])
+    video = osp.join('labeled-data', DEEPLABCUT_SCORER)
+    os.makedirs(osp.join(project, video), exist_ok=True)
+    images = []
+    for img in annots.images:
+        file_name = f'{video}/{osp.basename(img.path)}'
+        path = osp.join(project, file_name)
+        shutil.copyfile(img.path, path)
+        images.append(replace(img, file_name=file_name, path=path))
+    annots = replace(annots, images=images)
+    return write_deeplabcut(
+        annots, project, scorer=DEEPLABCUT_SCORER, task=DEEPLABCUT_SCORER,
+        multi_animal=multi_animal, date=DEEPLABCUT_DATE), annots
+
+
+def write_keypoint_formats(out_dir: str, formats: Sequence[str],
+                           images: Mapping[str, str],
+                           annotations: Sequence[dict],
+                           derived: Sequence[Mapping[str, Sequence[float]]],
+                           image_size: Tuple[int, int]) -> Dict[str, dict]:
+    """Write the projects of their own keypoints named in ``formats``
+    (``'animalpose'`` is :func:`write_animalpose_keypoints`' and skipped
+    here).
+
+    Args:
+        out_dir (str): Dataset root (the images are under ``images/``).
+        formats (Sequence[str]): :data:`LAYOUTS` keys.
+        images (Mapping[str, str]): Image id (as a string) -> file name.
+        annotations (Sequence[dict]): Release-format annotations with
+            ``image_id``.
+        derived (Sequence[Mapping]): The derived keypoints of each
+            annotation (:func:`~.keypoint_sets.derive_keypoints`).
+        image_size (tuple[int, int]): ``(width, height)`` of the images.
+
+    Returns:
+        dict: Per written format ``{'path', 'images', 'instances'}``.
+    """
+    image_dir = osp.join(out_dir, 'images')
+
+    def records(kset):
+        return keypoint_annotations(kset, images, annotations, derived,
+                                    image_dir, image_size)
+
+    written = {}
+    for fmt in formats:
+        if fmt == 'animalpose':
+            continue
+        if fmt in ('deeplabcut', 'deeplabcut_multi'):
+            path, annots = _deeplabcut_project(
+                out_dir, records(DEEPLABCUT_KEYPOINTS),
+                fmt == 'deeplabcut_multi')
+        elif fmt == 'sleap':
+            annots = records(SLEAP_KEYPOINTS)
+            path = write_sleap(annots, osp.join(out_dir, LAYOUTS[fmt]),
+                               embed=True)
+        else:
+            annots = records(COCO_KEYPOINTS)
+            path = write_coco(annots, osp.join(out_dir, LAYOUTS[fmt]))
+        written[fmt] = dict(
+            path=path, images=len(annots.images),
+            instances=len(annots.instances))
+    return written

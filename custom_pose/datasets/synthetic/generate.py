@@ -15,7 +15,9 @@ import numpy as np
 
 from .animal import CATEGORY_IDS, check_categories
 from .clip import make_arena_clip, make_clip
-from .formats import write_animalpose_keypoints, write_jpeg
+from .formats import (check_formats, write_animalpose_keypoints, write_jpeg,
+                      write_keypoint_formats)
+from .keypoint_sets import derive_keypoints
 from .render import (check_max_animals, check_prob, check_size,
                      render_scene)
 
@@ -37,8 +39,11 @@ def generate_synthetic_animalpose(out_dir: str,
                                   arena_frames: int = 96,
                                   arena_size: Tuple[int, int] = (640, 480),
                                   jpeg_quality: int = 95,
+                                  formats: Sequence[str] = ('animalpose', ),
                                   progress: bool = False) -> dict:
-    """Generate a synthetic Animal-Pose dataset in the original format.
+    """Generate a synthetic Animal-Pose dataset in the original format, and
+    from the same images and ground truth DeepLabCut, SLEAP and COCO
+    projects of their own keypoints.
 
     Image ``i`` (id ``i + 1``, file ``images/synth_{id:06d}.jpg``) depends
     only on ``(seed, i)`` and the arguments, so the same call always gives
@@ -69,15 +74,26 @@ def generate_synthetic_animalpose(out_dir: str,
         arena_frames (int): Arena clip length in frames.
         arena_size (tuple[int, int]): Arena clip (width, height).
         jpeg_quality (int): JPEG quality in [1, 100]. Defaults to 95.
+        formats (Sequence[str]): What to write besides ``images/``, some of
+            ``'animalpose'`` (``keypoints.json``, the default),
+            ``'deeplabcut'``, ``'deeplabcut_multi'``, ``'sleap'`` and
+            ``'coco'`` (layouts and keypoints in :mod:`.formats`), or one
+            comma-separated string.
         progress (bool): Show a progress bar (mmengine's
             :class:`ProgressBar`).
 
     Returns:
-        dict: Summary with ``out_dir``, ``keypoints_file``, ``image_dir``,
-        ``num_images``, ``num_annotations``, ``num_visible_keypoints``,
-        ``annotations_per_category``, ``clip`` (``make_clip`` summary or
-        None), ``arena_clip`` (``make_arena_clip`` summary or None),
-        ``seconds`` and ``images_per_second``.
+        dict: Summary with ``out_dir``, ``keypoints_file`` (None without
+        ``'animalpose'``), ``image_dir``, ``num_images``,
+        ``num_annotations``, ``num_visible_keypoints``,
+        ``annotations_per_category``, ``formats`` (per written format
+        ``{'path', 'images', 'instances'}``), ``clip`` (``make_clip``
+        summary or None), ``arena_clip`` (``make_arena_clip`` summary or
+        None), ``seconds`` and ``images_per_second``.
+
+    Raises:
+        ValueError: An invalid argument, or ``'sleap'`` without the
+            sleap-io package (checked before anything is written).
     """
     num_images = int(num_images)
     if num_images < 1:
@@ -92,6 +108,8 @@ def generate_synthetic_animalpose(out_dir: str,
         raise ValueError(f'jpeg_quality: must be in [1, 100], got '
                          f'{jpeg_quality}')
     seed = int(seed)
+    formats = check_formats(formats)
+    own_keypoints = any(f != 'animalpose' for f in formats)
 
     img_dir = osp.join(out_dir, 'images')
     os.makedirs(img_dir, exist_ok=True)
@@ -102,6 +120,7 @@ def generate_synthetic_animalpose(out_dir: str,
     start = time.perf_counter()
     images: Dict[str, str] = {}
     annotations: List[dict] = []
+    derived: List[dict] = []
     per_cat = {name: 0 for name in CATEGORY_IDS}
     for i in range(num_images):
         image_id = i + 1
@@ -111,15 +130,21 @@ def generate_synthetic_animalpose(out_dir: str,
         file_name = f'synth_{image_id:06d}.jpg'
         write_jpeg(osp.join(img_dir, file_name), res.image, jpeg_quality)
         images[str(image_id)] = file_name
-        for ann in res.annotations:
+        for k, ann in enumerate(res.annotations):
             annotations.append(dict(image_id=image_id, **ann))
+            if own_keypoints:
+                derived.append(
+                    derive_keypoints(ann['keypoints'], res.label_map, k))
             for name, cid in CATEGORY_IDS.items():
                 if cid == ann['category_id']:
                     per_cat[name] += 1
         if bar is not None:
             bar.update()
     seconds = time.perf_counter() - start
-    kpt_file = write_animalpose_keypoints(out_dir, images, annotations)
+    kpt_file = write_animalpose_keypoints(
+        out_dir, images, annotations) if 'animalpose' in formats else None
+    written = write_keypoint_formats(out_dir, formats, images, annotations,
+                                     derived, (w, h))
     clip = None
     if with_clip:
         clip = make_clip(
@@ -147,6 +172,7 @@ def generate_synthetic_animalpose(out_dir: str,
         num_visible_keypoints=int(
             sum(a['num_keypoints'] for a in annotations)),
         annotations_per_category=per_cat,
+        formats=written,
         clip=clip,
         arena_clip=arena_clip,
         seconds=seconds,

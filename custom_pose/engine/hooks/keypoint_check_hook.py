@@ -8,17 +8,20 @@ from mmengine.runner import BaseLoop
 
 from mmpose.registry import HOOKS
 from ...datasets.formats import KeypointCountError
+from ...utils.checkpoint import model_num_keypoints
 
-__all__ = ['CustomPoseKeypointCheckHook', 'model_num_keypoints',
+__all__ = ['CustomPoseKeypointCheckHook', 'predicted_channels',
            'check_model_keypoints']
 
 
-def model_num_keypoints(model: torch.nn.Module) -> int:
-    """Keypoint channels a top-down model predicts.
+def predicted_channels(model: torch.nn.Module) -> int:
+    """Keypoint channels a top-down model predicts, measured.
 
     Runs one forward pass of a zero image of the codec's input size (256 x
     256 without a codec) in eval mode without gradients, so it holds for any
-    backbone/head pair; training mode is restored afterwards.
+    backbone/head pair (for those that do not state their count, see
+    :func:`~custom_pose.utils.checkpoint.model_num_keypoints`); training
+    mode is restored afterwards.
 
     Returns:
         int: ``C`` of the head's output ``(N, C, ...)`` (the last stage's for
@@ -48,12 +51,13 @@ def check_model_keypoints(model: torch.nn.Module,
     keypoints as ``metainfo`` (a dataset's) lists.
 
     Args:
-        channels (int, optional): :func:`model_num_keypoints` of ``model``
-            if already known.
+        channels (int, optional): The model's keypoint channels if already
+            known (by default the head's (or hourglass backbone's)
+            ``out_channels``, else :func:`predicted_channels`).
     """
     k = int(metainfo['num_keypoints'])
     if channels is None:
-        channels = model_num_keypoints(model)
+        channels = model_num_keypoints(model) or predicted_channels(model)
     if channels != k:
         names = [metainfo['keypoint_id2name'][i] for i in range(k)]
         head = getattr(model, 'head', None)
@@ -89,6 +93,7 @@ class CustomPoseKeypointCheckHook(Hook):
         for name in ('train', 'val', 'test'):
             loop = getattr(runner, f'_{name}_loop', None)
             if isinstance(loop, BaseLoop):
-                channels = channels or model_num_keypoints(model)
+                channels = channels or model_num_keypoints(
+                    model) or predicted_channels(model)
                 check_model_keypoints(model, loop.dataloader.dataset.metainfo,
                                       f'{name} dataset', channels)

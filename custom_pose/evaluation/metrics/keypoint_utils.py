@@ -63,11 +63,12 @@ def keypoint_names(dataset_meta: Optional[Mapping[str, Any]],
 
 def format_table(title: str, cols: Sequence[str],
                  rows: Sequence[Sequence[str]],
-                 footer: Sequence[str]) -> str:
+                 footer: Optional[Sequence[str]] = None) -> str:
     """A text table: first column left-aligned, the others right-aligned,
-    the footer row below a rule."""
+    the footer row (if any) below a rule."""
     widths = [
-        max(len(r[c]) for r in list(rows) + [cols, footer])
+        max(len(r[c]) for r in list(rows) + [cols] + ([footer] if footer
+                                                        else []))
         for c in range(len(cols))
     ]
 
@@ -79,5 +80,5 @@ def format_table(title: str, cols: Sequence[str],
     sep = '+' + '+'.join('-' * (w + 2) for w in widths) + '+'
     out = [title, sep, line(cols), sep]
     out += [line(r) for r in rows]
-    out += [sep, line(footer), sep]
+    out += [sep, line(footer), sep] if footer else [sep]
     return '\n'.join(out)
