@@ -16,6 +16,7 @@ import sys
 
 from custom_pose.datasets.synthetic import (CATEGORY_IDS,
                                             generate_synthetic_animalpose)
+from custom_pose.errors import CustomPoseError
 from custom_pose.utils import cli
 
 PROG = 'make_synthetic_animalpose.py'
@@ -101,6 +102,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         help='JPEG quality 1-100 (default: 95)')
     parser.add_argument(
         '--no-progress', action='store_true', help='hide the progress bar')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace a dataset generated into --out-dir before (its files '
+        'are removed first); without it such a folder is refused')
     return parser.parse_args(argv)
 
 
@@ -123,7 +129,10 @@ def main(argv=None) -> int:
             clip_fps=args.clip_fps,
             clip_size=tuple(args.clip_size) if args.clip_size else None,
             jpeg_quality=args.jpeg_quality,
-            progress=not args.no_progress)
+            progress=not args.no_progress,
+            overwrite=args.overwrite)
+    except CustomPoseError:  # an output folder holding a dataset
+        raise
     except ValueError as err:  # argument values the generator refuses
         cli.print_error(PROG, str(err))
         return 2

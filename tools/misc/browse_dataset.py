@@ -79,7 +79,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error('give a CONFIG or --data-root')
     if args.max_images < 1:
         parser.error('--max-images must be >= 1')
-    if not 0.0 < args.split_ratio < 1.0:
+    if args.split_ratio is not None and not 0.0 < args.split_ratio < 1.0:
         parser.error(f'--split-ratio must be in (0, 1), got {args.split_ratio}')
     return args
 
