@@ -113,10 +113,11 @@ class SkipUndecodableMixin:
     _num_paths: Optional[int] = None
 
     def prepare_data(self, idx: int) -> Any:
-        from custom_pose.datasets.transforms import ImageLoadError
+        from custom_pose.datasets.transforms.loading import (
+            ImageLoadError, image_load_problem)
         try:
             return super().prepare_data(idx)
-        except ImageLoadError as exc:
+        except ImageLoadError:
             if not self.skip_undecodable or self.test_mode:
                 raise
             path = str(self.get_data_info(idx).get('img_path'))
@@ -125,14 +126,15 @@ class SkipUndecodableMixin:
             if path not in self._undecodable:
                 self._undecodable.add(path)
                 msg = (f'{self.__class__.__name__}: skipping a sample '
-                       f'(skip_undecodable=True): {exc}')
+                       '(skip_undecodable=True): '
+                       f'{image_load_problem(path)}')
                 warnings.warn(msg, UserWarning, stacklevel=2)
                 print_log(msg, logger='current', level=logging.WARNING)
                 if len(self._undecodable) >= self._num_image_paths():
                     raise ImageLoadError(
                         f'none of the {len(self._undecodable)} images of '
                         f'{self.__class__.__name__} ({self.ann_file}) loads; '
-                        f'the last: {exc}') from None
+                        f'the last: {image_load_problem(path)}') from None
             return None
 
     def _num_image_paths(self) -> int:

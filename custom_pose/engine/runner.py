@@ -54,7 +54,7 @@ from custom_pose.utils.atomic_io import (commit_temp_path,
                                          discard_temp_path,
                                          reserve_temp_path)
 from custom_pose.utils.checkpoint import (check_checkpoint_keypoints,
-                                          load_checkpoint_file,
+                                          is_remote, load_checkpoint_file,
                                           load_state_dict_strict,
                                           model_num_keypoints)
 from custom_pose.utils.dist import prepare_cpu_distributed
@@ -261,9 +261,8 @@ class CustomPoseRunner(Runner):
                 removed, an existing ``<out_dir>/<filename>`` is unchanged.
         """
         backend_args = kwargs.get('backend_args')
-        local = not re.match(r'^[a-zA-Z][\w+.-]*://', str(out_dir)) and (
-            not backend_args or backend_args.get('backend') in (None,
-                                                                 'local'))
+        local = not is_remote(out_dir) and (
+            not backend_args or backend_args.get('backend') in (None, 'local'))
         if not local:  # object stores replace objects atomically anyway
             return super().save_checkpoint(out_dir, filename, *args, **kwargs)
         path = osp.join(out_dir, filename)
