@@ -247,6 +247,32 @@ class CustomPoseRunner(Runner):
             'from another file with --resume PATH')
 
     # ------------------------------------------------------------------
+    # data
+    # ------------------------------------------------------------------
+    @staticmethod
+    def build_dataloader(dataloader: Any,
+                         seed: Optional[int] = None,
+                         diff_rank_seed: bool = False) -> Any:
+        """mmengine's ``build_dataloader``; a dataset, sampler or loader
+        option that its class rejects (a ``TypeError``/``ValueError``/
+        ``KeyError`` while building, e.g. ``split_ratio=1.0``) becomes one
+        :class:`~custom_pose.errors.ModelConfigError` line naming the
+        dataset."""
+        try:
+            return Runner.build_dataloader(
+                dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
+        except CustomPoseError:
+            raise
+        except (TypeError, ValueError, KeyError) as exc:
+            if not isinstance(dataloader, dict):
+                raise
+            dataset = dataloader.get('dataset')
+            name = dataset.get('type', 'the dataset') if isinstance(
+                dataset, dict) else type(dataset).__name__
+            raise ModelConfigError(f'cannot build the data loader of {name}: '
+                                   f'{first_line(exc)}') from None
+
+    # ------------------------------------------------------------------
     # saving
     # ------------------------------------------------------------------
     def save_checkpoint(self, out_dir: str, filename: str, *args,

@@ -209,6 +209,19 @@ def test_train_tool_bad_keypoint(tmp_path, tiny_root, config_path, capsys):
     assert ', -500) lies more than one image size outside the 96x96 ' in line
 
 
+def test_train_tool_bad_dataset_option(tmp_path, tiny_root, config_path,
+                                       capsys):
+    """A dataset option its class rejects (a ``ValueError`` raised when the
+    train loop builds the data loader) is one line, not a traceback."""
+    line = _error_line(_train_tool(), _train_args(
+        config_path, tiny_root, tmp_path / 'w',
+        'train_dataloader.dataset.split_ratio=1.0'), capsys)
+    assert line == (
+        'train.py: error: cannot build the data loader of '
+        'org_animal_pose_dataset: ValueError: split_ratio: expected a number '
+        'in (0, 1), got 1.0')
+
+
 def test_train_tool_undecodable_image(tmp_path, tiny_root, config_path,
                                       capsys):
     """The error comes from a data-loader worker: still one line, the
