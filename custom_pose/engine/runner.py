@@ -26,7 +26,10 @@ one. Compared with mmengine's ``Runner`` it
 - **holds its work dir** while it trains
   (:class:`~custom_pose.engine.work_dir_lock.WorkDirLock`): a second
   training in the same work dir stops with one line naming the process that
-  trains there; the lock of a killed run is taken over with a warning.
+  trains there; the lock of a killed run is taken over with a warning;
+- **names bad data loader options**: a dataset, sampler or loader option
+  its class rejects is one :class:`~custom_pose.errors.ModelConfigError`
+  line when the loop builds its data loader.
 
 :func:`build_runner` builds it for the tools, with one-line errors for
 configs that do not build; :func:`run_training` turns Ctrl-C into one line
