@@ -256,6 +256,43 @@ def test_failed_best_checkpoint_keeps_the_previous_best(tiny_cfg, tmp_path,
     assert WorkDirLock(str(work)).holder() is None  # released on the error
 
 
+def test_resume_adopts_a_best_checkpoint_written_after_the_latest(
+        tiny_cfg, tmp_path):
+    """mmengine writes the best checkpoint after the epoch's checkpoint,
+    then saves the epoch's checkpoint again to record it. Killed in between,
+    the resumed run would not know that best file: it stayed behind as a
+    second best file. Here it is adopted, with its score."""
+    from mmpose.registry import METRICS
+    METRICS.register_module('_RisingScore', module=_RisingScore, force=True)
+    work = tmp_path / 'work'
+
+    def run(max_epochs, resume):
+        cfg = tiny_cfg(work, val_evaluator=dict(type='_RisingScore'),
+                       resume=resume)
+        cfg.train_cfg.update(max_epochs=max_epochs, val_interval=1)
+        cfg.default_hooks.checkpoint.update(save_best='score',
+                                            rule='greater')
+        build_runner(cfg).train()
+
+    run(1, False)
+    latest = work / 'epoch_1.pth'
+    ckpt = torch.load(latest, map_location='cpu', weights_only=False)
+    info = ckpt['message_hub']['runtime_info']
+    assert info['best_ckpt'] == str(work / 'best_score_epoch_1.pth')
+    del info['best_ckpt'], info['best_score']  # as before the second save
+    torch.save(ckpt, latest)
+
+    # a fresh metric scores 1 (epoch 2: not better than the adopted 1),
+    # then 2 (epoch 3: the new best, which replaces the adopted one)
+    run(3, True)
+    assert sorted(p.name for p in work.glob('best_*.pth')) == [
+        'best_score_epoch_3.pth'
+    ]
+    log = sorted(work.glob('*/*.log'))[-1].read_text()
+    assert (f'adopted {work}/best_score_epoch_1.pth (score 1.0000) as the '
+            'best checkpoint') in log, log[-3000:]
+
+
 def test_resume_falls_back_from_a_corrupt_latest_checkpoint(
         config_path, tiny_root, tmp_path):
     """--resume without a path: a truncated latest checkpoint is skipped

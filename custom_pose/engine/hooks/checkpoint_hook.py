@@ -4,13 +4,15 @@ resumable checkpoint."""
 import glob
 import os
 import os.path as osp
-from typing import Any, List
+import re
+from typing import Any, List, Optional
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 from mmpose.registry import HOOKS
 
 from custom_pose.utils.atomic_io import TEMP_SUFFIX, write_text_atomic
+from custom_pose.utils.checkpoint import load_checkpoint_file
 
 __all__ = ['CustomPoseCheckpointHook', 'remove_stale_temp_files']
 
@@ -69,7 +71,11 @@ class CustomPoseCheckpointHook(CheckpointHook):
 
     A save that fails leaves the previous checkpoints and ``last_checkpoint``
     as they were. Temporary files of an interrupted save are removed when
-    the next training in the work dir starts.
+    the next training in the work dir starts. A run killed after it wrote a
+    new best checkpoint but before it saved that fact into the latest
+    checkpoint (mmengine saves it again after the best one) is resumed with
+    that best checkpoint adopted (its score read from it), so it is neither
+    forgotten nor left behind as a second best file.
 
     ``configs/_base_/default_runtime.py`` selects it;
     :class:`~custom_pose.engine.runner.CustomPoseRunner` also uses it where
@@ -82,6 +88,48 @@ class CustomPoseCheckpointHook(CheckpointHook):
             for path in remove_stale_temp_files(str(self.out_dir)):
                 runner.logger.info(
                     f'removed {path}, left by an interrupted checkpoint save')
+        if osp.isdir(str(self.out_dir)):
+            self._adopt_newer_best(runner)
+
+    def _adopt_newer_best(self, runner) -> None:
+        """On resume: a best checkpoint (one ``save_best`` key) written after
+        the resumed checkpoint, by the validation that followed it, becomes
+        the run's best; the one it superseded is removed."""
+        step = runner.epoch if self.by_epoch else runner.iter  # 0: fresh
+        if not step or not self.save_best or len(self.key_indicators) != 1:
+            return
+        prefix = f'best_{self.key_indicators[0]}_'.replace('/', '_')
+        pattern = re.compile(
+            re.escape(prefix) +
+            re.escape(self.filename_tmpl).replace(r'\{\}', r'(\d+)') + '$')
+        newest: Optional[str] = None
+        newest_step = step - 1
+        for name in os.listdir(str(self.out_dir)):
+            match = pattern.match(name)
+            path = osp.join(str(self.out_dir), name)
+            if match and int(match.group(1)) > newest_step and \
+                    path != self.best_ckpt_path:
+                newest, newest_step = path, int(match.group(1))
+        if newest is None:
+            return
+        try:
+            info = load_checkpoint_file(newest)['message_hub']['runtime_info']
+            score = info['best_score']
+            recorded = info['best_ckpt']
+        except Exception:  # noqa: BLE001 - not one of ours: leave it
+            return
+        if osp.basename(str(recorded)) != osp.basename(newest):
+            return
+        previous = self.best_ckpt_path
+        self.best_ckpt_path = newest
+        runner.message_hub.update_info('best_score', score)
+        runner.message_hub.update_info('best_ckpt', newest)
+        runner.logger.warning(
+            f'adopted {newest} ({self.key_indicators[0]} {score:.4f}) as '
+            'the best checkpoint: it was written after the resumed checkpoint'
+            ' by a run that was interrupted')
+        if previous and previous != newest and is_main_process():
+            self._remove(previous)
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         # mmengine's order (retire, save, last_checkpoint) changed to save,
