@@ -12,9 +12,10 @@ The classes used across the package are defined here; the others live next
 to the code that raises them (and are importable from there):
 
 - here: :class:`InputError` (paths, devices, option values),
-  :class:`ModelConfigError` (configs), :class:`CheckpointError` and
-  :class:`KeypointMismatchError` (checkpoints), all ``ValueError``;
-  :class:`RunInterrupted` (Ctrl-C, exit status 130);
+  :class:`ModelConfigError` (configs), :class:`CheckpointError`,
+  :class:`UnreadableCheckpointError` and :class:`KeypointMismatchError`
+  (checkpoints), all ``ValueError``; :class:`RunInterrupted` (Ctrl-C, exit
+  status 130);
 - ``VideoSourceError`` (``ValueError``): :mod:`custom_pose.apis.video`;
 - ``AnimalPoseFormatError`` (``ValueError``):
   :mod:`custom_pose.datasets.animalpose_format`;
@@ -27,6 +28,11 @@ to the code that raises them (and are importable from there):
   :mod:`custom_pose.datasets.formats.common`;
 - ``NonFiniteLossError`` (``FloatingPointError``):
   :mod:`custom_pose.engine.hooks.invalid_loss_hook`;
+- ``CheckpointSaveError`` (``OSError``): :mod:`custom_pose.engine.runner`;
+- ``WorkDirLockedError`` (``RuntimeError``):
+  :mod:`custom_pose.engine.work_dir_lock`;
+- ``ImageLoadError`` (``OSError``):
+  :mod:`custom_pose.datasets.transforms.loading`;
 - ``PretrainedWeightsUnavailableError`` (``RuntimeError``):
   :mod:`custom_pose.models.backbones.base`;
 - ``CfgOptionsError`` (``KeyError``): :mod:`custom_pose.utils.config`
@@ -35,7 +41,7 @@ to the code that raises them (and are importable from there):
 
 __all__ = [
     'CustomPoseError', 'InputError', 'ModelConfigError', 'CheckpointError',
-    'KeypointMismatchError', 'RunInterrupted', 'first_line',
+    'UnreadableCheckpointError', 'KeypointMismatchError', 'RunInterrupted', 'first_line',
     'raised_by_ctrl_c'
 ]
 
@@ -63,6 +69,14 @@ class ModelConfigError(CustomPoseError, ValueError):
 
 class CheckpointError(CustomPoseError, ValueError):
     """A checkpoint that is missing, unreadable or does not fit the model."""
+
+
+class UnreadableCheckpointError(CheckpointError):
+    """A checkpoint file that cannot be read at all: missing, empty,
+    truncated or not a torch file (an interrupted write, a disk fault).
+
+    ``--resume`` without a path falls back from such a file to the newest
+    readable checkpoint of the work dir."""
 
 
 class KeypointMismatchError(CheckpointError):

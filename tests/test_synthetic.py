@@ -36,11 +36,14 @@ def test_same_seed_byte_identical_different_seed_differs(tmp_path):
     files_a = read_tree(tmp_path / 'a')
     files_b = read_tree(tmp_path / 'b')
     files_c = read_tree(tmp_path / 'c')
-    expected = {'keypoints.json', 'clip.mp4', 'clip_keypoints.json'} | {
+    written = {'keypoints.json', 'clip.mp4', 'clip_keypoints.json'} | {
         osp.join('images', f'synth_{i:06d}.jpg')
         for i in range(1, 7)
     }
+    # and the list of what it wrote (what --overwrite removes)
+    expected = written | {syn.generate.MANIFEST_NAME}
     assert set(files_a) == expected
+    assert set(json.loads(files_a[syn.generate.MANIFEST_NAME])) == written
     assert set(files_b) == expected
     for name in expected:
         assert files_a[name] == files_b[name], name

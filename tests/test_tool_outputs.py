@@ -1,8 +1,12 @@
 """Unwritable outputs of the data tools (converters, browse_dataset.py, the
 synthetic generator): one ``<prog>: error:`` line, non-zero exit, no
-traceback, nothing written (issue 15, Part A item 4)."""
+traceback, nothing written (issue 15, Part A item 4); outputs that would
+destroy an input or mix two datasets are refused (item 7)."""
 import importlib.util
+import json
+import os
 import os.path as osp
+import stat
 
 import pytest
 
@@ -87,3 +91,89 @@ def test_generator_unwritable_output(blocked, capsys):
     assert line == (f'make_synthetic_animalpose.py: error: --out-dir '
                     f'{blocked} is a file, not a folder')
     assert blocked.read_text() == 'x'  # untouched
+
+
+# ---------------------------------------------------------------------------
+# outputs that would destroy or mix data (issue 15, Part A item 7)
+# ---------------------------------------------------------------------------
+def test_converter_refuses_to_overwrite_its_input(synthetic_root, tmp_path,
+                                                  capsys):
+    original2coco = _load_tool('tools/dataset_converters/original2coco.py')
+    source = tmp_path / 'keypoints.json'
+    source.write_bytes((synthetic_root / 'keypoints.json').read_bytes())
+    before = source.read_bytes()
+    link = tmp_path / 'link.json'
+    link.symlink_to(source)
+    for out in (source, link):  # the same file, also through a link
+        line = _error_line(original2coco.main, [str(source), str(out)],
+                           capsys)
+        assert line == (
+            f'original2coco.py: error: output file {out} is the input file '
+            f'{source}: writing it would destroy the input; give another '
+            'output file')
+    assert source.read_bytes() == before
+    coco2original = _load_tool('tools/dataset_converters/coco2original.py')
+    line = _error_line(coco2original.main, [str(source), str(source)], capsys)
+    assert 'is the input file' in line
+
+
+def test_converter_output_permissions(synthetic_root, tmp_path):
+    """0644 under the usual umask (the temporary file was 0600)."""
+    original2coco = _load_tool('tools/dataset_converters/original2coco.py')
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / 'coco.json'
+        assert original2coco.main(
+            [str(synthetic_root / 'keypoints.json'), str(out)]) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+    assert json.loads(out.read_text())['annotations']
+    assert [p.name for p in tmp_path.iterdir()] == ['coco.json']  # no temp
+
+
+def _generate(main, out, num_images, *extra):
+    return main(['--out-dir', str(out), '--num-images', str(num_images),
+                 '--image-size', '64', '64', '--no-clip', '--no-progress',
+                 *extra])
+
+
+def test_generator_refuses_an_existing_dataset(tmp_path, capsys):
+    generator = _load_tool('tools/make_synthetic_animalpose.py')
+    out = tmp_path / 'data'
+    assert _generate(generator.main, out, 3) == 0
+    (out / 'notes.txt').write_text('mine')
+    before = {p: p.read_bytes() for p in out.rglob('*') if p.is_file()}
+    capsys.readouterr()
+    line = _error_line(generator.main,
+                       ['--out-dir', str(out), '--num-images', '2',
+                        '--no-clip', '--no-progress'], capsys)
+    assert line == (
+        f'make_synthetic_animalpose.py: error: {out} already holds a '
+        'generated dataset (.synthetic_files.json, images/synth_000001.jpg, '
+        'images/synth_000002.jpg, ... (5 files)); replace it with '
+        '--overwrite (overwrite=True), which first removes the files the '
+        'generator wrote there, or write to another folder')
+    assert {p: p.read_bytes() for p in out.rglob('*') if p.is_file()} == \
+        before
+
+    # --overwrite: a smaller dataset, no stale image, the user's file kept
+    assert _generate(generator.main, out, 2, '--overwrite') == 0
+    assert sorted(p.name for p in (out / 'images').iterdir()) == [
+        'synth_000001.jpg', 'synth_000002.jpg']
+    assert len(json.loads((out / 'keypoints.json').read_text())['images']) \
+        == 2
+    assert (out / 'notes.txt').read_text() == 'mine'
+
+
+def test_generator_overwrites_a_dataset_without_file_list(tmp_path):
+    """A dataset generated before the file list existed: the generator's
+    own file names are removed."""
+    generator = _load_tool('tools/make_synthetic_animalpose.py')
+    out = tmp_path / 'data'
+    assert _generate(generator.main, out, 3) == 0
+    (out / '.synthetic_files.json').unlink()
+    (out / 'images' / 'photo.jpg').write_bytes(b'mine')
+    assert _generate(generator.main, out, 1, '--overwrite') == 0
+    assert sorted(p.name for p in (out / 'images').iterdir()) == [
+        'photo.jpg', 'synth_000001.jpg']

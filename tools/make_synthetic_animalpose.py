@@ -24,6 +24,7 @@ import sys
 
 from custom_pose.datasets.synthetic import (CATEGORY_IDS, LAYOUTS,
                                             generate_synthetic_animalpose)
+from custom_pose.errors import CustomPoseError
 from custom_pose.utils import cli
 
 PROG = 'make_synthetic_animalpose.py'
@@ -134,6 +135,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         'deeplabcut_multi: a multi-animal one of all images)')
     parser.add_argument(
         '--no-progress', action='store_true', help='hide the progress bar')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace a dataset generated into --out-dir before (its files '
+        'are removed first); without it such a folder is refused')
     return parser.parse_args(argv)
 
 
@@ -160,7 +166,10 @@ def main(argv=None) -> int:
             arena_size=tuple(args.arena_size),
             jpeg_quality=args.jpeg_quality,
             formats=args.formats,
-            progress=not args.no_progress)
+            progress=not args.no_progress,
+            overwrite=args.overwrite)
+    except CustomPoseError:  # an output folder holding a dataset
+        raise
     except ValueError as err:  # argument values the generator refuses
         cli.print_error(PROG, str(err))
         return 2

@@ -6,15 +6,21 @@ custom_imports = dict(imports=['custom_pose'], allow_failed_imports=False)
 
 default_scope = 'mmpose'
 
+# custom_pose's Runner: strict checkpoint loading, atomic checkpoint saving,
+# --resume falls back to the newest readable checkpoint, one training per
+# work dir (custom_pose/engine/runner.py)
+runner_type = 'CustomPoseRunner'
+
 # hooks
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
     # keep the latest checkpoint and the one with the best COCO AP (the
-    # datasets' val_evaluator)
+    # datasets' val_evaluator); superseded ones are removed only after the
+    # new one is complete
     checkpoint=dict(
-        type='CheckpointHook',
+        type='CustomPoseCheckpointHook',
         interval=10,
         max_keep_ckpts=1,
         save_best='coco/AP',

@@ -41,9 +41,8 @@ Both the release's names (``left_eye``) and mmpose's names (``L_Eye``) are
 accepted; anything else raises :class:`AnimalPoseFormatError`.
 """
 import json
-import os
 import os.path as osp
-import tempfile
+import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
@@ -52,6 +51,7 @@ from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
 import numpy as np
 
 from custom_pose.errors import CustomPoseError, InputError
+from custom_pose.utils.atomic_io import write_text_atomic
 
 __all__ = [
     'AnimalPoseFormatError', 'AnimalPoseInstance', 'AnimalPoseAnnotations',
@@ -248,45 +248,75 @@ class AnimalPoseAnnotations:
 # --------------------------------------------------------------------------
 # JSON helpers
 # --------------------------------------------------------------------------
+class _DuplicateKey(ValueError):
+    """A JSON object that gives one key twice (raised while decoding)."""
+
+    def __init__(self, key: str, first: Any, second: Any) -> None:
+        super().__init__(key)
+        self.key, self.first, self.second = key, first, second
+
+
+def _unique_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    """``object_pairs_hook`` refusing a key given twice in one object (the
+    json module would keep the last value silently)."""
+    obj: Dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKey(key, obj[key], value)
+        obj[key] = value
+    return obj
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
 def load_json(path: str) -> Any:
     """Read a JSON file, turning syntax errors into
-    :class:`AnimalPoseFormatError` naming the file and position."""
+    :class:`AnimalPoseFormatError` naming the file and position.
+
+    A key given twice in one object is an error too (the json module keeps
+    the last value): in ``"images"`` that is one image id for two files,
+    which would put one image's labels on the other's pixels.
+    """
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: annotation file does not exist')
     with open(path, encoding='utf-8') as f:
         text = f.read()
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as e:
         raise AnimalPoseFormatError(
             f'{path}: malformed JSON: {e.msg} (line {e.lineno}, column '
             f'{e.colno})') from None
+    except _DuplicateKey as e:
+        lines = [
+            text.count('\n', 0, m.start()) + 1 for m in re.finditer(
+                re.escape(json.dumps(e.key)) + r'\s*:', text)
+        ]
+        at = f' (lines {", ".join(map(str, lines[:4]))})' if len(
+            lines) > 1 else ''
+        raise AnimalPoseFormatError(
+            f'{path}: key {json.dumps(e.key)} is given twice in one object'
+            f'{at}, first as {_short(e.first)}, then as {_short(e.second)}; '
+            'JSON keeps only the last one. In "images" this is one image id '
+            'for two files: give every image its own id') from None
 
 
 def dump_json(obj: Any, path: str, indent: Optional[int] = None) -> str:
     """Write ``obj`` as JSON all-or-nothing.
 
     The data is serialised first and written to a temporary file in the
-    target folder which then replaces ``path``, so a failure never leaves a
-    truncated file behind.
+    target folder which then replaces ``path``
+    (:func:`~custom_pose.utils.atomic_io.write_text_atomic`), so a failure
+    never leaves a truncated file behind; the file gets the usual
+    permissions (``0644`` under a ``022`` umask).
 
     Returns:
         str: ``path``.
     """
-    text = json.dumps(obj, indent=indent)
-    out_dir = osp.dirname(osp.abspath(path))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix='.' + osp.basename(path) + '.', suffix='.tmp', dir=out_dir)
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return write_text_atomic(path, json.dumps(obj, indent=indent))
 
 
 # --------------------------------------------------------------------------

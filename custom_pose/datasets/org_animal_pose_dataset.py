@@ -19,10 +19,12 @@ from custom_pose.errors import CustomPoseError
 from .animalpose_format import (COCO_DETECTOR_CATEGORY_IDS,
                                 DEFAULT_SPLIT_RATIO, MMPOSE_KEYPOINT_NAMES,
                                 AnimalPoseAnnotations, AnimalPoseFormatError,
-                                AnimalPoseInstance, coco_annotation,
+                                AnimalPoseInstance, MMPOSE_TO_ORIGINAL_NAME,
+                                coco_annotation,
                                 coco_categories, dump_json, load_original,
                                 read_image_size, to_coco)
 from .splits import SplitOptionsMixin
+from .validation import SkipUndecodableMixin, check_labelled_keypoints
 
 __all__ = ['OrgAnimalPoseDataset', 'ANIMALPOSE_METAINFO_FILE']
 
@@ -62,7 +64,8 @@ class EmptySelectionError(CustomPoseError, ValueError):
 
 
 @DATASETS.register_module(name=['OrgAnimalPoseDataset', 'org_animal_pose_dataset'])
-class OrgAnimalPoseDataset(SplitOptionsMixin, BaseCocoStyleDataset):
+class OrgAnimalPoseDataset(SplitOptionsMixin, SkipUndecodableMixin,
+                           BaseCocoStyleDataset):
     """Animal-Pose (Part I) in its original release format, no conversion.
 
     `Cross-Domain Adaptation for Animal Pose Estimation` (Cao et al., ICCV
@@ -80,6 +83,13 @@ class OrgAnimalPoseDataset(SplitOptionsMixin, BaseCocoStyleDataset):
         6 TailBase   7 Withers   8 L_F_Elbow   9 R_F_Elbow   10 L_B_Elbow
         11 R_B_Elbow   12 L_F_Knee   13 R_F_Knee   14 L_B_Knee   15 R_B_Knee
         16 L_F_Paw   17 R_F_Paw   18 L_B_Paw   19 R_B_Paw
+
+    Labelled keypoints must be finite and lie within one image size of
+    their image (:func:`~custom_pose.datasets.validation.
+    check_labelled_keypoints`; the image sizes are read from the image
+    headers); an image id given twice in ``"images"`` is an error too (see
+    :func:`~custom_pose.datasets.animalpose_format.load_json`). Both name
+    the file, the annotation and the value.
 
     Each instance yields the fields :class:`BaseCocoStyleDataset` produces
     (``bbox`` ``(1, 4)`` xyxy float32, ``bbox_score`` ones, ``keypoints``
@@ -134,6 +144,12 @@ class OrgAnimalPoseDataset(SplitOptionsMixin, BaseCocoStyleDataset):
         skip_missing (bool): If True, images whose file is missing are
             dropped with a warning giving their count; if False (default)
             they raise :class:`AnimalPoseFormatError` listing the first few.
+        skip_undecodable (bool): If True, a training sample whose image
+            cannot be loaded when it is drawn (empty, truncated, not an
+            image) is skipped with a warning and another one is drawn; if
+            False (default) it stops with an error naming the file. Needs
+            ``CustomPoseLoadImage`` in the pipeline (the package's configs
+            use it); never applies in ``test_mode``.
         det_category_map (str | dict, optional): Maps the ``category_id`` of
             ``bbox_file`` detections to categories: None (default) means
             they already use the annotation file's ids; ``'coco'`` means
@@ -166,6 +182,7 @@ class OrgAnimalPoseDataset(SplitOptionsMixin, BaseCocoStyleDataset):
                  split_file: Optional[str] = None,
                  image_ids: Optional[Sequence[int]] = None,
                  skip_missing: bool = False,
+                 skip_undecodable: bool = False,
                  det_category_map: Optional[Union[str, Dict[int, str]]] = None,
                  filter_cfg: Optional[dict] = None,
                  indices: Optional[Union[int, Sequence[int]]] = None,
@@ -197,6 +214,7 @@ class OrgAnimalPoseDataset(SplitOptionsMixin, BaseCocoStyleDataset):
 
         self.categories = None if categories is None else list(categories)
         self.skip_missing = bool(skip_missing)
+        self.skip_undecodable = bool(skip_undecodable)
         self.det_category_map = det_category_map
         self._annots: Optional[AnimalPoseAnnotations] = None
         self._selected_image_ids: List[int] = []
@@ -320,10 +338,12 @@ class OrgAnimalPoseDataset(SplitOptionsMixin, BaseCocoStyleDataset):
         selected.sort(key=lambda inst: (inst.image_id, inst.ann_id))
         instance_list = []
         dropped = Counter()
+        sizes: Dict[int, Optional[Tuple[int, int]]] = {}
         for inst in selected:
             if inst.num_keypoints == 0:
                 dropped[inst.category_id] += 1
                 continue
+            self._check_keypoints(annots, inst, sizes)
             instance_list.append(self._instance_info(annots, inst))
 
         image_list = []
@@ -351,6 +371,21 @@ class OrgAnimalPoseDataset(SplitOptionsMixin, BaseCocoStyleDataset):
                 f'{len(annots.images)} images; use more images, another '
                 'split_ratio or split=\'all\'')
         return instance_list, image_list
+
+    def _check_keypoints(self, annots: AnimalPoseAnnotations,
+                         inst: AnimalPoseInstance,
+                         sizes: Dict[int, Optional[Tuple[int, int]]]) -> None:
+        """Labelled keypoints finite and near the image (its size read from
+        the header once, into ``sizes``)."""
+        if inst.image_id not in sizes:
+            sizes[inst.image_id] = read_image_size(
+                self._img_path(annots.images[inst.image_id]))
+        check_labelled_keypoints(
+            inst.keypoints[:, :2], inst.keypoints[:, 2] > 0,
+            f'{annots.path}: annotations[{inst.ann_id - 1}] '
+            f'(image_id={inst.image_id})', sizes[inst.image_id],
+            names=[MMPOSE_TO_ORIGINAL_NAME[n] for n in MMPOSE_KEYPOINT_NAMES],
+            error=AnimalPoseFormatError)
 
     def _instance_info(self, annots: AnimalPoseAnnotations,
                        inst: AnimalPoseInstance) -> Dict[str, Any]:

@@ -1,41 +1,77 @@
 # Copyright (c) custom_pose contributors. All rights reserved.
-"""mmengine's ``Runner`` as ``tools/train.py`` and ``tools/test.py`` use it:
-strict checkpoint loading, one-line errors, Ctrl-C that says how to go on.
+"""How our runs load, save and hold their work dir: :class:`CustomPoseRunner`.
 
-:func:`build_runner` builds the Runner of a config and routes its
-``load_checkpoint`` (``load_from``, ``tools/test.py``'s checkpoint) and
-``resume`` (``--resume``) through the package's strict loader
-(:mod:`custom_pose.utils.checkpoint`): a checkpoint of another depth or
-keypoint count, a truncated or empty file, or a weights-only file given to
-``--resume`` stops the run with one
-:class:`~custom_pose.errors.CheckpointError` line, where mmengine would only
-log the size mismatches and evaluate (or train) random weights.
+``configs/_base_/default_runtime.py`` names it (``runner_type``), so every
+Runner built from the package's configs (``tools/train.py``,
+``tools/test.py``, the benchmark, ``mmengine.registry.RUNNERS.build``) is
+one. Compared with mmengine's ``Runner`` it
 
-The loader is installed on the Runner object, so it works with any config
-and ``runner_type``; a registered Runner subclass selected by ``runner_type``
-in ``configs/_base_/default_runtime.py`` would do the same for runners that
-other code builds from the configs.
+- **loads strictly**: ``load_from``, ``tools/test.py``'s checkpoint and
+  ``--resume`` go through the package's strict loader
+  (:mod:`custom_pose.utils.checkpoint`): a checkpoint of another depth or
+  keypoint count, a truncated or empty file, or a weights-only file given to
+  ``--resume`` stops with one :class:`~custom_pose.errors.CheckpointError`
+  line, where mmengine would log the size mismatches and go on with random
+  weights;
+- **saves atomically**: every checkpoint is written to a temporary file in
+  its folder, flushed, ``fsync``-ed and renamed into place; a failed save
+  (a full disk) removes the temporary file and stops with one
+  :class:`CheckpointSaveError` line, the previous checkpoint intact. With
+  :class:`~custom_pose.engine.hooks.CustomPoseCheckpointHook` (which it
+  uses in place of mmengine's ``CheckpointHook``) superseded checkpoints are
+  removed only after the new one and ``last_checkpoint`` are in place;
+- **resumes from the newest good checkpoint**: ``--resume`` without a path
+  falls back, with a warning, from a latest checkpoint that cannot be read
+  (truncated, empty, missing) to the newest readable one in the work dir;
+- **holds its work dir** while it trains
+  (:class:`~custom_pose.engine.work_dir_lock.WorkDirLock`): a second
+  training in the same work dir stops with one line naming the process that
+  trains there; the lock of a killed run is taken over with a warning;
+- **names bad data loader options**: a dataset, sampler or loader option
+  its class rejects is one :class:`~custom_pose.errors.ModelConfigError`
+  line when the loop builds its data loader.
+
+:func:`build_runner` builds it for the tools, with one-line errors for
+configs that do not build; :func:`run_training` turns Ctrl-C into one line
+saying where to continue.
 """
+import errno
+import logging
+import os
 import os.path as osp
-from typing import Any, Callable, Dict, Optional
+import re
+from typing import Any, Dict, List, Optional
 
 from mmengine.config import Config
+from mmengine.dist import broadcast_object_list, get_world_size, \
+    is_main_process
 from mmengine.model import is_model_wrapper
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, find_latest_checkpoint
 
 from custom_pose.errors import (CheckpointError, CustomPoseError,
-                                ModelConfigError, RunInterrupted, first_line,
+                                ModelConfigError, RunInterrupted,
+                                UnreadableCheckpointError, first_line,
                                 raised_by_ctrl_c)
+from custom_pose.utils.atomic_io import (commit_temp_path,
+                                         discard_temp_path,
+                                         reserve_temp_path)
 from custom_pose.utils.checkpoint import (check_checkpoint_keypoints,
-                                          load_checkpoint_file,
+                                          is_remote, load_checkpoint_file,
                                           load_state_dict_strict,
                                           model_num_keypoints)
 from custom_pose.utils.dist import prepare_cpu_distributed
+from .work_dir_lock import WorkDirLock, WorkDirLockedError, describe_holder
 
 __all__ = [
-    'configure_run', 'build_runner', 'use_strict_checkpoint_loading',
-    'run_training', 'check_resumable'
+    'CustomPoseRunner', 'CheckpointSaveError', 'configure_run',
+    'build_runner', 'run_training', 'check_resumable', 'resume_candidates'
 ]
+
+
+class CheckpointSaveError(CustomPoseError, OSError):
+    """A checkpoint could not be written (a full disk, a file size limit,
+    permissions); the previous checkpoint is intact."""
 
 
 def configure_run(cfg: Config,
@@ -80,82 +116,301 @@ def check_resumable(ckpt: Dict[str, Any], path: str) -> None:
             f'from its weights with --cfg-options load_from={path} instead')
 
 
-def use_strict_checkpoint_loading(runner: Runner,
-                                  config_name: str = 'the config') -> Runner:
-    """Route ``runner.load_checkpoint`` and ``runner.resume`` through the
-    strict loader.
+_RESUMABLE_NAME = re.compile(r'^(?:epoch|iter)_(\d+)\.pth$')
 
-    ``load_checkpoint`` then reads the file with torch's safe loading
-    (:func:`~custom_pose.utils.checkpoint.load_checkpoint_file`; URLs as
-    mmengine does), checks the keypoint count of its ``meta`` against the
-    model, and loads the weights only if every one fits
-    (:func:`~custom_pose.utils.checkpoint.load_state_dict_strict`); its
-    ``strict`` and ``revise_keys`` arguments are ignored (``module.``
-    prefixes are removed). ``resume`` also requires the training state
-    (:func:`check_resumable`); the rest of it is mmengine's.
 
-    Args:
-        runner (Runner): The Runner, changed in place.
-        config_name (str): The config, for messages.
+def resume_candidates(work_dir: str) -> List[str]:
+    """Checkpoints ``--resume`` tries, in order: the one ``last_checkpoint``
+    names, then the work dir's ``epoch_N.pth`` / ``iter_N.pth`` files, the
+    newest (by modification time) first."""
+    latest = None
+    if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+        latest = find_latest_checkpoint(work_dir) or None
+    others = []
+    if osp.isdir(work_dir):
+        for name in os.listdir(work_dir):
+            path = osp.join(work_dir, name)
+            if _RESUMABLE_NAME.match(name) and osp.isfile(path):
+                others.append(path)
+    others.sort(key=lambda p: (osp.getmtime(p), p), reverse=True)
+    candidates = [latest] if latest else []
+    seen = {osp.realpath(latest)} if latest else set()
+    for path in others:
+        if osp.realpath(path) not in seen:
+            seen.add(osp.realpath(path))
+            candidates.append(path)
+    return candidates
 
-    Returns:
-        Runner: ``runner``.
+
+@RUNNERS.register_module()
+class CustomPoseRunner(Runner):
+    """mmengine's ``Runner`` with strict loading, atomic checkpoints, a
+    fallback to the newest good checkpoint and a work-dir lock (see the
+    module docstring). Arguments are the ``Runner``'s; build it from a
+    config with ``runner_type='CustomPoseRunner'``.
+
+    Attributes:
+        config_name (str): How messages name the config (its file).
     """
-    state = dict(resuming=False)
-    mmengine_resume: Callable = runner.resume
 
-    def load_checkpoint(filename: str,
+    def __init__(self, *args, **kwargs) -> None:
+        self._resuming = False
+        self._lock: Optional[WorkDirLock] = None
+        super().__init__(*args, **kwargs)
+        self.config_name: str = self.cfg.filename or 'the config'
+
+    # ------------------------------------------------------------------
+    # hooks
+    # ------------------------------------------------------------------
+    def register_default_hooks(self, hooks: Optional[Dict] = None) -> None:
+        """mmengine's default hooks, with
+        :class:`~custom_pose.engine.hooks.CustomPoseCheckpointHook` where
+        the config names mmengine's ``CheckpointHook`` (or none)."""
+        hooks = dict(hooks or {})
+        ckpt = hooks.get('checkpoint', dict(type='CheckpointHook',
+                                            interval=1))
+        if isinstance(ckpt, dict) and ckpt.get('type') == 'CheckpointHook':
+            hooks['checkpoint'] = {**ckpt, 'type': 'CustomPoseCheckpointHook'}
+        super().register_default_hooks(hooks)
+
+    # ------------------------------------------------------------------
+    # loading
+    # ------------------------------------------------------------------
+    def load_checkpoint(self,
+                        filename: str,
                         map_location: Any = 'cpu',
                         strict: bool = True,
                         revise_keys: Any = None) -> Dict[str, Any]:
+        """Load ``filename`` strictly: every weight must fit the model, and
+        the keypoint count of its ``meta`` must be the model's; when
+        resuming, it must hold the training state. ``strict`` and
+        ``revise_keys`` are ignored (``module.`` prefixes are removed).
+
+        Raises:
+            UnreadableCheckpointError: Missing, empty, truncated or not a
+                torch file.
+            CheckpointError: Does not fit the model, or cannot be resumed.
+        """
         ckpt = load_checkpoint_file(filename, map_location, download=True)
-        if state['resuming']:
+        if self._resuming:
             check_resumable(ckpt, filename)
-        runner.call_hook('after_load_checkpoint', checkpoint=ckpt)
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        self.call_hook('after_load_checkpoint', checkpoint=ckpt)
+        model = self.model.module if is_model_wrapper(
+            self.model) else self.model
         num_keypoints = model_num_keypoints(model)
-        check_checkpoint_keypoints(ckpt, filename, num_keypoints, config_name)
+        check_checkpoint_keypoints(ckpt, filename, num_keypoints,
+                                   self.config_name)
         load_state_dict_strict(model, ckpt, filename, num_keypoints,
-                               config_name)
-        runner._has_loaded = True
-        runner.logger.info(f'Load checkpoint from {filename}')
+                               self.config_name)
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename}')
         return ckpt
 
-    def resume(filename: str, *args, **kwargs) -> None:
-        state['resuming'] = True
+    def resume(self, filename: str, *args, **kwargs) -> None:
+        """mmengine's ``resume`` through :meth:`load_checkpoint`, which then
+        also requires the training state."""
+        self._resuming = True
         try:
-            mmengine_resume(filename, *args, **kwargs)
+            super().resume(filename, *args, **kwargs)
         finally:
-            state['resuming'] = False
+            self._resuming = False
 
-    runner.load_checkpoint = load_checkpoint
-    runner.resume = resume
-    return runner
+    def load_or_resume(self) -> None:
+        """mmengine's, except that ``--resume`` without a path tries
+        :func:`resume_candidates` in turn: a checkpoint that cannot be read
+        (truncated, empty, missing) is skipped with a warning."""
+        if self._has_loaded or not (self._resume and self._load_from is None):
+            return super().load_or_resume()
+        candidates = resume_candidates(self.work_dir)
+        if not candidates:
+            self.logger.info(f'--resume: no checkpoint in {self.work_dir} '
+                             'yet; training starts from the beginning')
+            return None
+        skipped: List[str] = []
+        for path in candidates:
+            try:
+                self.resume(path)
+            except UnreadableCheckpointError as exc:
+                # nothing was changed: the file is read before anything else
+                skipped.append(f'{path} ({exc})')
+                continue
+            if skipped:
+                self.logger.warning(
+                    f'--resume: skipped {len(skipped)} unreadable checkpoint(s)'
+                    f' ({"; ".join(skipped)}); resumed from {path}, the '
+                    'newest good checkpoint, instead')
+            else:
+                self.logger.info(f'Auto resumed from the latest checkpoint '
+                                 f'{path}.')
+            self._has_loaded = True
+            return None
+        raise UnreadableCheckpointError(
+            f'--resume: no checkpoint in {self.work_dir} can be read: '
+            + '; '.join(skipped) + '. Start over without --resume, or resume '
+            'from another file with --resume PATH')
+
+    # ------------------------------------------------------------------
+    # data
+    # ------------------------------------------------------------------
+    @staticmethod
+    def build_dataloader(dataloader: Any,
+                         seed: Optional[int] = None,
+                         diff_rank_seed: bool = False) -> Any:
+        """mmengine's ``build_dataloader``; a dataset, sampler or loader
+        option that its class rejects (a ``TypeError``/``ValueError``/
+        ``KeyError`` while building, e.g. ``split_ratio=1.0``) becomes one
+        :class:`~custom_pose.errors.ModelConfigError` line naming the
+        dataset."""
+        try:
+            return Runner.build_dataloader(
+                dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
+        except CustomPoseError:
+            raise
+        except (TypeError, ValueError, KeyError) as exc:
+            if not isinstance(dataloader, dict):
+                raise
+            dataset = dataloader.get('dataset')
+            name = dataset.get('type', 'the dataset') if isinstance(
+                dataset, dict) else type(dataset).__name__
+            raise ModelConfigError(f'cannot build the data loader of {name}: '
+                                   f'{first_line(exc)}') from None
+
+    # ------------------------------------------------------------------
+    # saving
+    # ------------------------------------------------------------------
+    def save_checkpoint(self, out_dir: str, filename: str, *args,
+                        **kwargs) -> None:
+        """mmengine's ``save_checkpoint``, written atomically: into a
+        temporary file beside ``<out_dir>/<filename>`` that is ``fsync``-ed
+        and renamed over it when complete.
+
+        Raises:
+            CheckpointSaveError: The file could not be written (a full disk,
+                a file size limit, permissions); the temporary file is
+                removed, an existing ``<out_dir>/<filename>`` is unchanged.
+        """
+        backend_args = kwargs.get('backend_args')
+        local = not is_remote(out_dir) and (
+            not backend_args or backend_args.get('backend') in (None, 'local'))
+        if not local:  # object stores replace objects atomically anyway
+            return super().save_checkpoint(out_dir, filename, *args, **kwargs)
+        path = osp.join(out_dir, filename)
+        tmp = None
+        try:
+            tmp = reserve_temp_path(path)
+            super().save_checkpoint(
+                osp.dirname(tmp), osp.basename(tmp), *args, **kwargs)
+            commit_temp_path(tmp, path)
+        except OSError as exc:
+            discard_temp_path(tmp)
+            raise CheckpointSaveError(self._save_error(path, exc)) from None
+        except BaseException:
+            discard_temp_path(tmp)
+            raise
+
+    def _save_error(self, path: str, exc: OSError) -> str:
+        reason = exc.strerror or first_line(exc)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            advice = 'free some space'
+        elif exc.errno == errno.EFBIG:
+            advice = 'raise the file size limit (ulimit -f)'
+        else:
+            advice = 'make the folder writable'
+        previous = None
+        last = osp.join(self.work_dir, 'last_checkpoint')
+        if osp.isfile(last):
+            with open(last, encoding='utf-8') as f:
+                previous = f.read().strip() or None
+        kept = (f'{previous} is intact' if previous and osp.isfile(previous)
+                else 'no earlier checkpoint was written')
+        return (f'cannot write checkpoint {path}: {reason}; nothing was '
+                f'replaced ({kept}). {advice.capitalize()} and continue with '
+                '--resume')
+
+    # ------------------------------------------------------------------
+    # the work dir
+    # ------------------------------------------------------------------
+    def dump_config(self) -> None:
+        """mmengine's, unless another training holds the work dir (the
+        config written there is that training's)."""
+        holder = WorkDirLock(self.work_dir).holder() if is_main_process() \
+            else None
+        if holder is not None:
+            self.logger.info('config not written to the work dir: '
+                             f'{describe_holder(holder)} trains there')
+            return
+        super().dump_config()
+
+    def _lock_work_dir(self) -> None:
+        """Take the work dir's lock (the main process; the others learn the
+        outcome, so that all stop together)."""
+        message = None
+        if is_main_process():
+            lock = WorkDirLock(self.work_dir)
+            try:
+                stale = lock.acquire()
+            except WorkDirLockedError as exc:
+                message = str(exc)
+            else:
+                self._lock = lock
+                if stale:
+                    self.logger.warning(
+                        f'took over the lock of {self.work_dir} from a run '
+                        f'that ended without releasing it: '
+                        f'{describe_holder(stale)}')
+        if get_world_size() > 1:
+            shared = [message]
+            broadcast_object_list(shared)
+            message = shared[0]
+        if message is not None:
+            raise WorkDirLockedError(message)
+
+    def train(self):
+        """mmengine's ``train`` while holding the work dir."""
+        self._lock_work_dir()
+        try:
+            return super().train()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
 
 
-def build_runner(cfg: Config, config_name: str = 'the config') -> Runner:
-    """Build the Runner of ``cfg`` (``runner_type`` when the config names
-    one) with strict checkpoint loading.
+def build_runner(cfg: Config, config_name: Optional[str] = None) -> Runner:
+    """Build the Runner of ``cfg``: the config's ``runner_type`` (the
+    package's configs name :class:`CustomPoseRunner`), else a
+    :class:`CustomPoseRunner`.
+
+    Args:
+        cfg (Config): The config.
+        config_name (str, optional): How messages name the config.
+            Defaults to its file.
 
     Raises:
         ModelConfigError: If a part of the config does not build (a
             ``TypeError``/``ValueError``/``KeyError`` of a registered class,
             e.g. an unsupported ResNet depth), in one line.
     """
+    name = config_name or cfg.filename or 'the config'
     try:
         if 'runner_type' in cfg:
-            from mmengine.registry import RUNNERS
             runner = RUNNERS.build(cfg)
         else:
-            runner = Runner.from_cfg(cfg)
+            runner = CustomPoseRunner.from_cfg(cfg)
     except CustomPoseError:
         raise
     except (TypeError, ValueError, KeyError) as exc:
         raise ModelConfigError(
-            f'cannot build the run of {config_name}: {first_line(exc)}'
-        ) from None
-    return use_strict_checkpoint_loading(runner, config_name)
+            f'cannot build the run of {name}: {first_line(exc)}') from None
+    if isinstance(runner, CustomPoseRunner):
+        runner.config_name = name
+    else:
+        runner.logger.log(
+            logging.WARNING,
+            f'runner_type {cfg.runner_type!r} is not a CustomPoseRunner: '
+            'checkpoints are loaded and saved the mmengine way (no strict '
+            'loading, no atomic saving, no work-dir lock)')
+    return runner
 
 
 def _interrupted_message(runner: Runner) -> str:

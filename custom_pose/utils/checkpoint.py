@@ -30,7 +30,7 @@ another ResNet depth, missing or unexpected weights).  mmengine's loader only
 logs such mismatches and goes on with random weights.  The demos
 (:mod:`custom_pose.apis`), the backbones' ``Pretrained`` init,
 ``tools/test.py`` and ``load_from`` / ``--resume`` of ``tools/train.py``
-(:func:`custom_pose.engine.runner.use_strict_checkpoint_loading`) all load
+(:class:`custom_pose.engine.runner.CustomPoseRunner`) all load
 through these two functions.
 """
 import os
@@ -46,7 +46,7 @@ import torch
 from torch import Tensor, nn
 
 from custom_pose.errors import (CheckpointError, KeypointMismatchError,
-                                first_line)
+                                UnreadableCheckpointError, first_line)
 
 __all__ = [
     'checkpoint_safe_globals', 'register_checkpoint_safe_globals',
@@ -154,9 +154,11 @@ def load_checkpoint_file(path: str,
         ``meta``, or a bare state dict).
 
     Raises:
-        CheckpointError: If the file is remote (without ``download``),
-            missing, empty, truncated, not a torch file, holds objects safe
-            loading refuses, or is not a dict.
+        UnreadableCheckpointError: If the file is missing, empty, truncated
+            or not a torch file.
+        CheckpointError: If it is remote (without ``download``), cannot be
+            read (permissions), holds objects safe loading refuses, or is
+            not a dict.
     """
     path = str(path)
     if is_remote(path):
@@ -168,11 +170,11 @@ def load_checkpoint_file(path: str,
         ckpt = CheckpointLoader.load_checkpoint(path, map_location)
     else:
         if not osp.exists(path):
-            raise CheckpointError(f'{what} file not found: {path}')
+            raise UnreadableCheckpointError(f'{what} file not found: {path}')
         if not osp.isfile(path):
-            raise CheckpointError(f'{what} {path} is not a file')
+            raise UnreadableCheckpointError(f'{what} {path} is not a file')
         if os.path.getsize(path) == 0:
-            raise CheckpointError(
+            raise UnreadableCheckpointError(
                 f'{what} {path} is empty (0 bytes): a write that did not '
                 'finish? Use an earlier checkpoint')
         ckpt = _torch_load(path, map_location, what)
@@ -203,7 +205,7 @@ def _torch_load(path: str, map_location: Any, what: str) -> Any:
                            text, re.S)
         reason = ' '.join(reason.group(1).split()) if reason else \
             first_line(exc)
-        raise CheckpointError(
+        raise UnreadableCheckpointError(
             f'cannot load {what} {path}: not a torch checkpoint file (safe '
             f'unpickling failed: {reason})') from None
     except OSError as exc:  # permissions, I/O errors
@@ -214,15 +216,15 @@ def _torch_load(path: str, map_location: Any, what: str) -> Any:
         text = str(exc)
         if 'central directory' in text or 'zip archive' in text or \
                 isinstance(exc, EOFError):
-            raise CheckpointError(
+            raise UnreadableCheckpointError(
                 f'cannot load {what} {path}: the file is truncated or '
                 'corrupt (torch cannot read it to the end); use an earlier '
                 'checkpoint') from None
-        raise CheckpointError(
+        raise UnreadableCheckpointError(
             f'cannot load {what} {path}: not a torch checkpoint file '
             f'({first_line(exc)})') from None
     except Exception as exc:  # noqa: BLE001 - any unpickling failure
-        raise CheckpointError(
+        raise UnreadableCheckpointError(
             f'cannot load {what} {path}: not a torch checkpoint file '
             f'({first_line(exc)})') from None
 

@@ -20,8 +20,10 @@ import errno
 import functools
 import os
 import os.path as osp
+import re
 import sys
-from typing import Any, Callable, Dict, NoReturn, Optional, TypeVar
+from typing import (Any, Callable, Dict, NoReturn, Optional, Sequence,
+                    TypeVar)
 
 from custom_pose.errors import CustomPoseError, InputError, raised_by_ctrl_c
 from custom_pose.utils.checkpoint import is_remote
@@ -82,11 +84,26 @@ def _os_error_message(exc: OSError) -> Optional[str]:
     return None
 
 
+_WORKER_TRACEBACK = 'Original Traceback (most recent call last):'
+
+
+def _error_message(exc: CustomPoseError) -> str:
+    """The message of a project error; for one raised in a DataLoader
+    worker (torch re-raises it with the worker's traceback as its message)
+    the original message, from the traceback's last line."""
+    text = str(exc)
+    if _WORKER_TRACEBACK not in text:
+        return text
+    last = text.strip().splitlines()[-1]
+    return re.sub(r'^[\w.]+: ', '', last, count=1)
+
+
 def one_line_errors(prog: str) -> Callable[[Main], Main]:
     """Decorate a tool's ``main`` so that a bad input ends in one line.
 
-    A :class:`~custom_pose.errors.CustomPoseError` prints its message and
-    exits with its ``exit_code`` (130 for
+    A :class:`~custom_pose.errors.CustomPoseError` prints its message (of
+    one raised in a data-loader worker: the worker's message, not its
+    traceback) and exits with its ``exit_code`` (130 for
     :class:`~custom_pose.errors.RunInterrupted`); Ctrl-C elsewhere (also
     when a library turned it into another error) prints ``interrupted``
     and exits with 130; a failed download and an I/O error a user can fix
@@ -104,7 +121,7 @@ def one_line_errors(prog: str) -> Callable[[Main], Main]:
             try:
                 return main(*args, **kwargs)
             except CustomPoseError as exc:
-                fail(prog, str(exc), exc.exit_code)
+                fail(prog, _error_message(exc), exc.exit_code)
             except SystemExit:  # argparse's usage errors, fail()
                 raise
             except BaseException as exc:
@@ -190,17 +207,40 @@ def check_output_dir(path: str, what: str = 'output folder') -> str:
     return path
 
 
-def check_output_file(path: str, what: str = 'output file') -> str:
+def _same_file(a: str, b: str) -> bool:
+    """Whether paths ``a`` and ``b`` name one file (links included)."""
+    try:
+        return osp.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return osp.realpath(a) == osp.realpath(b)
+
+
+def check_output_file(path: str,
+                      what: str = 'output file',
+                      inputs: Sequence[Optional[str]] = ()) -> str:
     """Check that file ``path`` can be written (its folder created if
     needed), before any long work.
 
+    Args:
+        path (str): The file to write.
+        what (str): What it is, for messages (``'--out'``).
+        inputs (Sequence[str]): Files the tool reads; ``path`` must be none
+            of them (writing would destroy the input). ``None`` entries are
+            ignored.
+
     Raises:
-        InputError: If ``path`` is a folder, an existing file that cannot be
-            overwritten, or its folder cannot be created or written.
+        InputError: If ``path`` is a folder, one of ``inputs``, an existing
+            file that cannot be overwritten, or its folder cannot be created
+            or written.
     """
     path = str(path)
     if osp.isdir(path):
         raise InputError(f'{what} {path} is a folder, not a file')
+    for source in inputs:
+        if source is not None and _same_file(path, str(source)):
+            raise InputError(
+                f'{what} {path} is the input file {source}: writing it would '
+                'destroy the input; give another output file')
     if osp.exists(path) and not os.access(path, os.W_OK):
         raise InputError(f'{what} {path} exists and cannot be overwritten '
                          '(permissions)')

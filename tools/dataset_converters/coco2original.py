@@ -39,7 +39,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from custom_pose.datasets.animalpose_format import (coco_to_original,
                                                         dump_json, load_json)
     cli.check_input_file(args.input, 'input file')
-    cli.check_output_file(args.output, 'output file')
+    cli.check_output_file(args.output, 'output file', inputs=[args.input])
     original = coco_to_original(load_json(args.input), args.input)
     dump_json(original, args.output, indent=args.indent)
     print(f'{PROG}: wrote {args.output}: {len(original["images"])} images, '

@@ -90,7 +90,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     cli.check_input_file(args.input, 'input file')
     if args.split_file is not None:
         cli.check_input_file(args.split_file, '--split-file')
-    cli.check_output_file(args.output, 'output file')
+    cli.check_output_file(args.output, 'output file',
+                          inputs=[args.input, args.split_file])
     annots = load_original(args.input)
     cat_ids = (
         annots.category_ids(args.categories) if args.categories else None)

@@ -17,9 +17,11 @@ dataset_type = 'org_animal_pose_dataset'
 data_mode = 'topdown'
 data_root = 'data/animalpose/'
 
-# pipelines: the augmentation mmpose uses for Animal-Pose
+# pipelines: the augmentation mmpose uses for Animal-Pose; CustomPoseLoadImage
+# is mmpose's LoadImage naming an image file that does not load (set
+# skip_undecodable=True in train_dataloader.dataset to skip such samples)
 train_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='CustomPoseLoadImage'),
     dict(type='GetBBoxCenterScale'),
     dict(type='RandomFlip', direction='horizontal'),
     dict(type='RandomHalfBody'),
@@ -29,7 +31,7 @@ train_pipeline = [
     dict(type='PackPoseInputs'),
 ]
 val_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='CustomPoseLoadImage'),
     dict(type='GetBBoxCenterScale'),
     dict(type='TopdownAffine', input_size=codec['input_size']),
     dict(type='PackPoseInputs'),

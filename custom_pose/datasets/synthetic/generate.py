@@ -3,16 +3,21 @@
 Image ``i`` is rendered by :func:`~.render.render_scene` from
 ``default_rng([seed, 0, i])``, the clip by :func:`~.clip.make_clip` from
 ``default_rng([seed, 1])`` and the arena clip by
-:func:`~.clip.make_arena_clip` from ``default_rng([seed, 2])``; no global RNG and no clock is used, so the same
-call always writes byte-identical files (see :mod:`.formats`).
+:func:`~.clip.make_arena_clip` from ``default_rng([seed, 2])``; no global
+RNG and no clock is used, so the same call always writes byte-identical
+files (see :mod:`.formats`).
 """
+import glob
+import json
 import os
 import os.path as osp
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
+from custom_pose.errors import InputError
+from custom_pose.utils.atomic_io import write_text_atomic
 from .animal import CATEGORY_IDS, check_categories
 from .clip import make_arena_clip, make_clip
 from .formats import (check_formats, write_animalpose_keypoints, write_jpeg,
@@ -20,6 +25,63 @@ from .formats import (check_formats, write_animalpose_keypoints, write_jpeg,
 from .keypoint_sets import derive_keypoints
 from .render import (check_max_animals, check_prob, check_size,
                      render_scene)
+
+
+#: The list of the files a run wrote (relative paths), in its ``out_dir``.
+MANIFEST_NAME = '.synthetic_files.json'
+
+#: What a run wrote before runs kept :data:`MANIFEST_NAME`.
+_LEGACY_FILES = ('keypoints.json', 'clip.mp4', 'clip_keypoints.json',
+                 osp.join('images', 'synth_*.jpg'))
+
+
+def _all_files(out_dir: str) -> Set[str]:
+    """Every file under ``out_dir``, relative to it."""
+    found = set()
+    for root, _, files in os.walk(out_dir):
+        found.update(
+            osp.relpath(osp.join(root, f), out_dir) for f in files)
+    return found
+
+
+def _owned_files(out_dir: str) -> List[str]:
+    """The files an earlier run wrote into ``out_dir`` (its manifest, or the
+    names the generator uses), relative to it."""
+    manifest = osp.join(out_dir, MANIFEST_NAME)
+    if osp.isfile(manifest):
+        with open(manifest, encoding='utf-8') as f:
+            listed = json.load(f)
+        owned = [p for p in listed if osp.isfile(osp.join(out_dir, p))]
+        return sorted(owned + [MANIFEST_NAME])
+    owned = []
+    for pattern in _LEGACY_FILES:
+        owned += [
+            osp.relpath(p, out_dir)
+            for p in glob.glob(osp.join(glob.escape(out_dir), pattern))
+        ]
+    return sorted(owned)
+
+
+def _take_out_dir(out_dir: str, overwrite: bool) -> Set[str]:
+    """Refuse an ``out_dir`` that holds a dataset (unless ``overwrite``:
+    then remove the files the generator wrote there); create it.
+
+    Returns:
+        set[str]: The files left in it (not the generator's).
+    """
+    owned = _owned_files(out_dir) if osp.isdir(out_dir) else []
+    if owned and not overwrite:
+        listed = ', '.join(owned[:3]) + (
+            f', ... ({len(owned)} files)' if len(owned) > 3 else '')
+        raise InputError(
+            f'{out_dir} already holds a generated dataset ({listed}); '
+            'replace it with --overwrite (overwrite=True), which first '
+            'removes the files the generator wrote there, or write to '
+            'another folder')
+    for rel in owned:
+        os.remove(osp.join(out_dir, rel))
+    os.makedirs(osp.join(out_dir, 'images'), exist_ok=True)
+    return _all_files(out_dir)
 
 
 def generate_synthetic_animalpose(out_dir: str,
@@ -40,15 +102,20 @@ def generate_synthetic_animalpose(out_dir: str,
                                   arena_size: Tuple[int, int] = (640, 480),
                                   jpeg_quality: int = 95,
                                   formats: Sequence[str] = ('animalpose', ),
-                                  progress: bool = False) -> dict:
+                                  progress: bool = False,
+                                  overwrite: bool = False) -> dict:
     """Generate a synthetic Animal-Pose dataset in the original format, and
     from the same images and ground truth DeepLabCut, SLEAP and COCO
     projects of their own keypoints.
 
     Image ``i`` (id ``i + 1``, file ``images/synth_{id:06d}.jpg``) depends
     only on ``(seed, i)`` and the arguments, so the same call always gives
-    byte-identical files. Existing files of the same names are overwritten;
-    other files in ``out_dir`` are left alone.
+    byte-identical files. ``out_dir`` must not hold a generated dataset
+    already, unless ``overwrite``: then the files the earlier run wrote
+    (listed in ``out_dir/.synthetic_files.json``; before that file existed,
+    ``keypoints.json``, ``images/synth_*.jpg``, ``clip.mp4`` and
+    ``clip_keypoints.json``) are removed first, so no stale image remains.
+    Other files in ``out_dir`` are left alone.
 
     Args:
         out_dir (str): Output directory (created if missing).
@@ -81,6 +148,8 @@ def generate_synthetic_animalpose(out_dir: str,
             comma-separated string.
         progress (bool): Show a progress bar (mmengine's
             :class:`ProgressBar`).
+        overwrite (bool): Replace a dataset generated into ``out_dir``
+            before. Defaults to False.
 
     Returns:
         dict: Summary with ``out_dir``, ``keypoints_file`` (None without
@@ -92,6 +161,8 @@ def generate_synthetic_animalpose(out_dir: str,
         None), ``seconds`` and ``images_per_second``.
 
     Raises:
+        InputError: ``out_dir`` holds a generated dataset and ``overwrite``
+            is False.
         ValueError: An invalid argument, or ``'sleap'`` without the
             sleap-io package (checked before anything is written).
     """
@@ -112,7 +183,7 @@ def generate_synthetic_animalpose(out_dir: str,
     own_keypoints = any(f != 'animalpose' for f in formats)
 
     img_dir = osp.join(out_dir, 'images')
-    os.makedirs(img_dir, exist_ok=True)
+    others = _take_out_dir(out_dir, overwrite)
     bar = None
     if progress:
         from mmengine.utils import ProgressBar
@@ -163,6 +234,9 @@ def generate_synthetic_animalpose(out_dir: str,
             fps=clip_fps,
             image_size=arena_size,
             categories=names)
+    write_text_atomic(
+        osp.join(out_dir, MANIFEST_NAME),
+        json.dumps(sorted(_all_files(out_dir) - others), indent=0) + '\n')
     return dict(
         out_dir=out_dir,
         keypoints_file=kpt_file,

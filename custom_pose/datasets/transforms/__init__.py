@@ -2,9 +2,9 @@
 """Data-pipeline transforms of the device-side training path: the workers
 load and pack; the model's data preprocessor augments."""
 from .formatting import CustomPosePackRawPoseInputs, custom_pose_topdown_collate
-from .loading import CustomPoseLoadImage
+from .loading import CustomPoseLoadImage, ImageLoadError
 
 __all__ = [
-    'CustomPoseLoadImage', 'CustomPosePackRawPoseInputs',
+    'CustomPoseLoadImage', 'ImageLoadError', 'CustomPosePackRawPoseInputs',
     'custom_pose_topdown_collate'
 ]
