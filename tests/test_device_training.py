@@ -484,3 +484,76 @@ def test_gpuaug_checkpoints_fit_the_stock_config():
     stock.load_state_dict(gpuaug.state_dict(), strict=True)
     gpuaug.load_state_dict(stock.state_dict(), strict=True)
     assert gpuaug.state_dict().keys() == stock.state_dict().keys()
+
+
+# ---------------------------------------------------------------------------
+# pinned memory only where the batches go to a GPU
+
+PIN_WARNING = "'pin_memory' argument is set as true"
+
+
+class _RecordPinned(Hook):
+    def __init__(self):
+        self.pinned = []
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self.pinned.append(data_batch['inputs']['img'].is_pinned())
+
+
+def _train_recording_pins(cfg):
+    import warnings
+    runner = Runner.from_cfg(cfg)
+    record = _RecordPinned()
+    runner.register_hook(record)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        runner.train()
+    messages = [str(w.message) for w in caught]
+    return runner, record.pinned, messages
+
+
+def _pin_cfg(root, work_dir, with_hook=True):
+    cfg = _gpuaug_cfg(root, work_dir, batch_size=3)
+    cfg.train_cfg.max_epochs = 1
+    cfg.default_hooks.checkpoint = None
+    assert cfg.train_dataloader.pin_memory is True
+    if not with_hook:
+        cfg.custom_hooks = [h for h in cfg.custom_hooks
+                            if h['type'] != 'CustomPosePinMemoryHook']
+    return cfg
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='the CPU case')
+def test_gpuaug_config_trains_on_the_cpu_without_pinning(small_root,
+                                                         tmp_path):
+    """The _gpuaug config asks for pinned batches (for the GPU); on the CPU
+    its CustomPosePinMemoryHook turns that off before the data loader
+    starts, so torch does not warn. Without the hook it does."""
+    runner, pinned, messages = _train_recording_pins(
+        _pin_cfg(small_root, tmp_path / 'hook'))
+    assert runner.iter == 2
+    assert runner.train_dataloader.pin_memory is False
+    assert pinned == [False, False]
+    assert not [m for m in messages if PIN_WARNING in m], messages
+
+    _, _, messages = _train_recording_pins(
+        _pin_cfg(small_root, tmp_path / 'no_hook', with_hook=False))
+    assert [m for m in messages if PIN_WARNING in m]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_gpuaug_config_pins_the_batches_on_a_gpu(small_root, tmp_path):
+    runner, pinned, messages = _train_recording_pins(
+        _pin_cfg(small_root, tmp_path))
+    assert runner.model.data_preprocessor.device.type == 'cuda'
+    assert runner.train_dataloader.pin_memory is True
+    assert pinned == [True, True]
+    assert not [m for m in messages if PIN_WARNING in m], messages
+
+
+def test_pin_memory_hook_arguments():
+    from custom_pose.engine.hooks import CustomPosePinMemoryHook
+    with pytest.raises(ValueError, match=r"such as \('cuda',\)"):
+        CustomPosePinMemoryHook(device_types='cuda')
+    assert CustomPosePinMemoryHook(('cuda', 'xpu')).device_types == (
+        'cuda', 'xpu')
