@@ -118,7 +118,7 @@ class Options:
     e2e_workers: Optional[int] = None
     e2e_paths: Tuple[str, ...] = ('mmpose', 'ours', 'ours_gpuaug')
     e2e_amp: bool = False
-    #: samples per path of the input-path cost table (train-e2e)
+    #: samples per path of the input-path cost table (train-e2e; 0: none)
     input_path_samples: int = 64
     cudnn_benchmark: bool = False
     min_time: float = 2.0

@@ -176,7 +176,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         "it; mmpose's: fp16 AmpOptimWrapper on CUDA)")
     parser.add_argument('--input-path-samples', type=int, default=None,
                         help='train-e2e: samples per path of the '
-                        'input-path cost table (default 64)')
+                        'input-path cost table (default 64; 0: no table)')
     parser.add_argument(
         '--checkpoints', type=_csv, default=None, metavar='NAME=PATH',
         help='trained weights of ours for the inference checks, e.g. '
@@ -222,15 +222,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     for name in ('iters', 'train_batch', 'data_batch', 'data_batches',
                  'data_images', 'video_frames', 'video_repeats', 'threads',
-                 'e2e_iters', 'e2e_warmup', 'e2e_batch',
-                 'input_path_samples'):
+                 'e2e_iters', 'e2e_warmup', 'e2e_batch'):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1')
     if args.warmup is not None and args.warmup < 0:
         parser.error('--warmup must be >= 0')
-    if args.e2e_workers is not None and args.e2e_workers < 0:
-        parser.error('--e2e-workers must be >= 0')
+    for name in ('e2e_workers', 'input_path_samples'):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            parser.error(f'--{name.replace("_", "-")} must be >= 0')
     if args.min_time is not None and args.min_time < 0:
         parser.error('--min-time must be >= 0')
     if args.infer_batches is not None and not all(

@@ -418,7 +418,10 @@ def run_train_e2e_section(ctx: BenchmarkContext) -> dict:
             ctx.log(f'  {row["images_per_s"]:.1f} img/s, data_time '
                     f'{100 * row["data_time_share"]:.0f} %, GPU busy '
                     f'{fmt(row["gpu_busy"], ".0f")} %')
-    ctx.log(f'train-e2e input path cost ({names[0]} configs)')
+    input_path = None
+    if o.input_path_samples > 0:
+        ctx.log(f'train-e2e input path cost ({names[0]} configs)')
+        input_path = input_path_table(ctx, names[0])
     return dict(
         device=o.device,
         warmup=o.e2e_warmup,
@@ -430,7 +433,7 @@ def run_train_e2e_section(ctx: BenchmarkContext) -> dict:
         images=o.data_images,
         image_size=list(o.data_image_size),
         rows=rows,
-        input_path=input_path_table(ctx, names[0]))
+        input_path=input_path)
 
 
 # ---------------------------------------------------------------------------
