@@ -13,6 +13,7 @@ import torch
 from conftest import CONFIG_DIR
 from custom_pose import benchmark as bm
 from custom_pose.benchmark.sections import train_e2e
+from custom_pose.engine.amp import DeviceCapabilities
 
 DEVICE = 'cuda' if torch.cuda.is_available() else 'cpu'
 PATHS = ['mmpose', 'ours', 'ours_gpuaug']
@@ -148,3 +149,51 @@ def test_cpu_device_on_a_gpu_machine_is_refused(tmp_path):
 def test_probe_needs_a_warmup_iteration():
     with pytest.raises(ValueError, match='warmup and iters must be >= 1'):
         train_e2e.ThroughputProbe(0, 5, 'cpu')
+
+
+def test_path_configs(tmp_path):
+    """What each path trains: mmpose's model or ours, the _gpuaug config
+    with or without its image cache or with torch.compile, one epoch of
+    the repeated synthetic data, mixed precision as each side's --amp."""
+    ctx = bm.BenchmarkContext(bm.Options(
+        config_dir=str(CONFIG_DIR), out_dir=str(tmp_path), device=DEVICE,
+        data_images=4,
+        data_image_size=(96, 96), e2e_batch=3, e2e_workers=0, e2e_amp=True))
+    cfgs, precisions = {}, {}
+    for path in train_e2e.E2E_PATHS:
+        cfgs[path], precisions[path] = train_e2e.e2e_config(
+            ctx, 'res18_128', path, total_iters=5, num_samples=4)
+    assert (cfgs['mmpose'].model.backbone.type,
+            cfgs['mmpose'].model.head.type) == ('ResNet', 'HeatmapHead')
+    assert cfgs['ours'].model.backbone.type == 'CustomPoseResNet'
+    assert cfgs['ours'].model.data_preprocessor.type == 'PoseDataPreprocessor'
+    gpuaug = cfgs['ours_gpuaug']
+    assert gpuaug.model.data_preprocessor.type == (
+        'CustomPoseTopdownDataPreprocessor')
+
+    def hooks(cfg):
+        return [h['type'] for h in cfg.custom_hooks]
+
+    assert 'CustomPoseDeviceImageCacheHook' in hooks(gpuaug)
+    assert hooks(cfgs['ours_gpuaug_nocache']) == [
+        h for h in hooks(gpuaug) if h != 'CustomPoseDeviceImageCacheHook']
+    assert (gpuaug.compile, cfgs['ours_gpuaug_compile'].compile) == (False,
+                                                                     True)
+    for path, cfg in cfgs.items():
+        loader = cfg.train_dataloader
+        assert (loader.batch_size, loader.num_workers,
+                loader.persistent_workers) == (3, 0, False)
+        # 5 iterations of 3 from 4 samples: one epoch of the data x 4
+        assert loader.num_batch_per_epoch == 5
+        assert (loader.dataset.type, loader.dataset.times) == (
+            'RepeatDataset', 4)
+        assert loader.dataset.dataset.split == 'all'
+        assert cfg.val_dataloader is None and cfg.default_hooks.checkpoint \
+            is None
+        assert cfg.model.backbone.get('init_cfg') is None
+        # mmpose's --amp: AmpOptimWrapper (fp16) on CUDA; ours: bf16 where
+        # the GPU has it natively, and on the CPU
+        caps = DeviceCapabilities.detect()
+        expected = ('fp16' if path == 'mmpose' and caps.cuda else
+                    'bf16' if not caps.cuda or caps.native_bf16 else 'fp16')
+        assert precisions[path] == expected, path

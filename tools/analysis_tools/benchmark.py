@@ -168,8 +168,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'min(12, cores))')
     parser.add_argument('--e2e-paths', type=_csv, default=None,
                         help='train-e2e: paths, from mmpose, ours, '
-                        'ours_gpuaug, ours_gpuaug_nocache (default: the '
-                        'first three)')
+                        'ours_gpuaug, ours_gpuaug_nocache, ours_gpuaug_compile '
+                        '(default: the first three)')
     parser.add_argument('--e2e-amp', action='store_true',
                         help="train-e2e: mixed precision as each side's "
                         'train.py --amp sets it (ours: bf16 where the GPU has '

@@ -8,7 +8,8 @@ by side on the synthetic data:
 - ``ours_gpuaug``: our ``_gpuaug`` config (load-only workers, augmentation
   and targets on the model's device, device image cache, pinned batches,
   no host syncs between log lines);
-- ``ours_gpuaug_nocache`` (on request): the same without the image cache.
+- on request: ``ours_gpuaug_nocache`` (the same without the image cache)
+  and ``ours_gpuaug_compile`` (with ``compile=True``).
 
 Each path trains ``warmup + iters + 1`` iterations of one epoch (the
 dataset repeated to that length, so no epoch restarts the data loader).
@@ -45,6 +46,8 @@ E2E_PATHS: Dict[str, str] = {
     'and targets on the device, device image cache)',
     'ours_gpuaug_nocache': 'our _gpuaug config without the device image '
     'cache',
+    'ours_gpuaug_compile': 'our _gpuaug config with compile=True (mmengine\'s '
+    'torch.compile of the step; the warm-up iterations compile)',
 }
 #: the most data-loader workers by default (the issue's setting)
 MAX_DEFAULT_WORKERS = 12
@@ -116,6 +119,8 @@ def e2e_config(ctx: BenchmarkContext, name: str, path: str,
         cfg.model = model_cfg_for(spec, 'mmpose', cfg)
     elif cfg.model.backbone.get('init_cfg', None) is not None:
         cfg.model.backbone.init_cfg = None
+    if path == 'ours_gpuaug_compile':
+        cfg.compile = True
     if path == 'ours_gpuaug_nocache':
         cfg.custom_hooks = [
             h for h in cfg.custom_hooks
