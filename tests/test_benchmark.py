@@ -145,6 +145,7 @@ def test_registered_section_runs_and_renders(tmp_path):
         report = bm.run_benchmark(bm.Options(
             sections=('probe-section', ), quick=True, out_dir=str(out),
             config_dir=str(CONFIG_DIR)))
+        number = bm.section_number('probe-section')
     finally:
         bm.SECTIONS.pop('probe-section')
     assert calls == [('res18_128', )]  # --quick's model, which has a pair
@@ -154,7 +155,8 @@ def test_registered_section_runs_and_renders(tmp_path):
     ]}
     assert saved['summary'] == {'probe': '1'}
     md = (out / 'benchmark.md').read_text()
-    assert '### 6. Probe section\n\n| res18_128 | 3 |' in md
+    assert number == len(bm.SECTIONS) + 1  # after the built-in ones
+    assert f'### {number}. Probe section\n\n| res18_128 | 3 |' in md
     assert '- probe: 1' in md
 
 

@@ -8,6 +8,8 @@ weights. A second set of tests checks that our own draws follow the
 distributions mmpose's transforms are configured with.
 """
 import copy
+import dataclasses
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -33,6 +35,9 @@ MSRA = dict(type='MSRAHeatmap', input_size=(64, 64), heatmap_size=(16, 16),
 UDP = dict(type='UDPHeatmap', input_size=(64, 48), heatmap_size=(16, 12),
            sigma=2)
 DARK = dict(MSRA, unbiased=True)
+#: the device path on the GPU: CUDA-only by nature, so skipped elsewhere
+ON_CUDA = pytest.mark.skipif(not torch.cuda.is_available(),
+                             reason='needs CUDA')
 
 
 @pytest.fixture(scope='module')
@@ -94,35 +99,58 @@ def _mmpose_and_raw(infos, seed, codec, use_udp=False, half_body=None):
     return results, packed, params
 
 
+def _params_to(params, device):
+    """mmpose's recorded draws on ``device``."""
+    def to(p):
+        if isinstance(p, torch.Tensor):
+            return p.to(device)
+        return dataclasses.replace(p, **{
+            f.name: getattr(p, f.name).to(device)
+            for f in dataclasses.fields(p)})
+    return {k: to(v) for k, v in params.items()}
+
+
 def _device_run(packed, params, codec, use_udp=False, half_body=None,
-                sampler='auto'):
-    """Our transforms on the collated batch, with mmpose's parameters."""
+                sampler='auto', device='cpu'):
+    """Our transforms on the collated batch, with mmpose's parameters, on
+    ``device``; the results back on the CPU."""
     preprocessor = CustomPoseTopdownDataPreprocessor(topdown_transforms=[
         dict(type='CustomPoseBatchTopdownAffine',
              input_size=codec['input_size'], use_udp=use_udp,
              sampler=sampler),
         dict(type='CustomPoseBatchGenerateTarget', encoder=codec)
-    ])
+    ]).to(device)
+    params = _params_to(params, device)
     batch = preprocessor.make_batch(
         custom_pose_topdown_collate(packed)['inputs'])
+    assert batch.device.type == device
     batch = CustomPoseBatchRandomFlip().apply_params(batch, params['flip'])
-    flipped = (batch.keypoints.clone(), batch.keypoints_visible.clone())
+    flipped = (batch.keypoints.cpu(), batch.keypoints_visible.cpu())
     batch = CustomPoseBatchRandomHalfBody(**(half_body or {})).apply_params(
         batch, params['half'])
     batch = CustomPoseBatchRandomBBoxTransform().apply_params(
         batch, params['bbox'])
-    return preprocessor.run_transforms(batch), flipped
+    batch = preprocessor.run_transforms(batch)
+    return SimpleNamespace(**{
+        k: getattr(batch, k).cpu()
+        for k in ('bbox_center', 'bbox_scale', 'transformed_keypoints',
+                  'inputs', 'keypoint_weights', 'heatmaps')
+    }), flipped
 
 
-@pytest.mark.parametrize('codec,use_udp,half_body,sampler', [
-    (MSRA, False, None, 'gather'),  # the GPU's sampler
-    (MSRA, False, None, 'grid_sample'),  # the CPU's
-    (MSRA, False, dict(prob=1.0, min_total_keypoints=6), 'gather'),
-    (UDP, True, None, 'gather'),
-    (DARK, False, None, 'grid_sample'),
+@pytest.mark.parametrize('codec,use_udp,half_body,sampler,device', [
+    (MSRA, False, None, 'gather', 'cpu'),  # the GPU's sampler
+    (MSRA, False, None, 'grid_sample', 'cpu'),  # the CPU's
+    (MSRA, False, dict(prob=1.0, min_total_keypoints=6), 'gather', 'cpu'),
+    (UDP, True, None, 'gather', 'cpu'),
+    (DARK, False, None, 'grid_sample', 'cpu'),
+    # on the GPU, where 'auto' picks the gather sampler
+    pytest.param(MSRA, False, dict(prob=1.0, min_total_keypoints=6), 'auto',
+                 'cuda', marks=ON_CUDA),
+    pytest.param(UDP, True, None, 'auto', 'cuda', marks=ON_CUDA),
 ])
 def test_device_transforms_match_mmpose(data_infos, codec, use_udp,
-                                        half_body, sampler):
+                                        half_body, sampler, device):
     results, packed, params = _mmpose_and_raw(data_infos, 7, codec, use_udp,
                                               half_body)
     # the draws exercise every branch
@@ -131,7 +159,7 @@ def test_device_transforms_match_mmpose(data_infos, codec, use_udp,
     assert int((params['bbox'].rotate != 0).sum()) >= 10
     batch, (kpts_flipped, vis_flipped) = _device_run(packed, params, codec,
                                                      use_udp, half_body,
-                                                     sampler)
+                                                     sampler, device)
     input_w, input_h = codec['input_size']
     scale = np.array(codec['input_size']) / np.array(codec['heatmap_size'])
     if codec['type'] == 'UDPHeatmap':
@@ -225,38 +253,51 @@ def big_batch():
     gen = torch.Generator().manual_seed(0)
     kpts = torch.rand(k, 2, generator=gen) * 60 + 10
 
-    def make():
+    def make(device='cpu'):
+        def t(x):
+            return x.to(device)
         return TopdownBatch(
-            images=PackedImages(torch.zeros(8000, 3, dtype=torch.uint8),
-                                torch.zeros(N, dtype=torch.int64),
-                                torch.tensor([[80, 100]]).repeat(N, 1)),
-            bbox_center=torch.tensor([[50.0, 40.0]]).repeat(N, 1),
-            bbox_scale=torch.tensor([[60.0, 60.0]]).repeat(N, 1),
-            keypoints=kpts.repeat(N, 1, 1),
-            keypoints_visible=torch.ones(N, k),
-            flip_indices=torch.arange(k).view(-1, 2).flip(-1).reshape(-1),
-            upper_body_ids=torch.tensor(upper),
-            lower_body_ids=torch.tensor(lower))
+            images=PackedImages(t(torch.zeros(8000, 3, dtype=torch.uint8)),
+                                t(torch.zeros(N, dtype=torch.int64)),
+                                t(torch.tensor([[80, 100]]).repeat(N, 1))),
+            bbox_center=t(torch.tensor([[50.0, 40.0]]).repeat(N, 1)),
+            bbox_scale=t(torch.tensor([[60.0, 60.0]]).repeat(N, 1)),
+            keypoints=t(kpts.repeat(N, 1, 1)),
+            keypoints_visible=t(torch.ones(N, k)),
+            flip_indices=t(torch.arange(k).view(-1, 2).flip(-1).reshape(-1)),
+            upper_body_ids=t(torch.tensor(upper)),
+            lower_body_ids=t(torch.tensor(lower)))
     return make
 
 
-def test_flip_rate(big_batch):
-    choice = CustomPoseBatchRandomFlip().sample(
-        big_batch(), torch.Generator().manual_seed(1))
+#: the draws on the CPU, and with a CUDA generator on the GPU
+DEVICES = ['cpu', pytest.param('cuda', marks=ON_CUDA)]
+
+
+def _gen(device, seed):
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+@pytest.mark.parametrize('device', DEVICES)
+def test_flip_rate(big_batch, device):
+    choice = CustomPoseBatchRandomFlip().sample(big_batch(device),
+                                                _gen(device, 1))
+    assert choice.device.type == device
     assert set(choice.unique().tolist()) == {-1, 0}
     assert _proportion_ok(int((choice == 0).sum()), N, 0.5)
     three = CustomPoseBatchRandomFlip(
         prob=[0.2, 0.1, 0.3], direction=['horizontal', 'vertical', 'diagonal'])
-    choice = three.sample(big_batch(), torch.Generator().manual_seed(2))
+    choice = three.sample(big_batch(device), _gen(device, 2))
     for i, p in enumerate([0.2, 0.1, 0.3]):
         assert _proportion_ok(int((choice == i).sum()), N, p)
 
 
-def test_half_body_rate(big_batch):
+@pytest.mark.parametrize('device', DEVICES)
+def test_half_body_rate(big_batch, device):
     transform = CustomPoseBatchRandomHalfBody()
-    batch = big_batch()
+    batch = big_batch(device)
     before = batch.bbox_scale.clone()
-    params = transform.sample(batch, torch.Generator().manual_seed(3))
+    params = transform.sample(batch, _gen(device, 3))
     batch = transform.apply_params(batch, params)
     changed = (batch.bbox_scale != before).any(-1)
     assert _proportion_ok(int(changed.sum()), N, 0.3)
@@ -266,16 +307,20 @@ def test_half_body_rate(big_batch):
     upper = int((batch.bbox_scale[changed] == upper_scale).all(-1).sum())
     assert _proportion_ok(upper, int(changed.sum()), 0.7)
     # too few visible keypoints: never
-    batch = big_batch()
+    batch = big_batch(device)
     batch.keypoints_visible[:, 8:] = 0  # 8 < min_total_keypoints=9
     scale = batch.bbox_scale.clone()
-    batch = transform(batch, torch.Generator().manual_seed(4))
+    batch = transform(batch, _gen(device, 4))
     assert torch.equal(batch.bbox_scale, scale)
 
 
-def test_bbox_transform_distributions(big_batch):
+@pytest.mark.parametrize('device', DEVICES)
+def test_bbox_transform_distributions(big_batch, device):
     ours = CustomPoseBatchRandomBBoxTransform().sample(
-        big_batch(), torch.Generator().manual_seed(5))
+        big_batch(device), _gen(device, 5))
+    assert ours.scale.device.type == device
+    ours = dataclasses.replace(ours, **{
+        f.name: getattr(ours, f.name).cpu() for f in dataclasses.fields(ours)})
     np.random.seed(5)
     mmpose_transform = RandomBBoxTransform()  # (cache_randomness: keep a ref)
     offset, scale, rotate = mmpose_transform._get_transform_params(N)

@@ -59,7 +59,13 @@ def _pack(infos, loader=None):
     ]
 
 
-def _crop_preprocessor():
+#: the device path on the GPU: CUDA-only by nature, so skipped elsewhere
+ON_CUDA = pytest.mark.skipif(not torch.cuda.is_available(),
+                             reason='needs CUDA')
+DEVICES = ['cpu', pytest.param('cuda', marks=ON_CUDA)]
+
+
+def _crop_preprocessor(device='cpu'):
     """Deterministic device pipeline: crop + targets only."""
     return CustomPoseTopdownDataPreprocessor(
         mean=[123.675, 116.28, 103.53],
@@ -69,7 +75,7 @@ def _crop_preprocessor():
             dict(type='CustomPoseBatchTopdownAffine',
                  input_size=CODEC['input_size']),
             dict(type='CustomPoseBatchGenerateTarget', encoder=CODEC)
-        ])
+        ]).to(device)
 
 
 def test_collate_packs_images_of_different_sizes(mixed_infos):
@@ -103,22 +109,24 @@ def test_uncollated_raw_batch_names_the_collate_fn(mixed_infos):
         _crop_preprocessor()(batch, training=True)
 
 
-def _cache_for(infos, max_bytes=2**30):
+def _cache_for(infos, max_bytes=2**30, device='cpu'):
     """A cache with one slot per image and a loader attached to it."""
     slot_of = {info['img_path']: i for i, info in enumerate(infos)}
     flags = torch.zeros(len(slot_of), dtype=torch.uint8).share_memory_()
     loader = CustomPoseLoadImage()
     loader.attach_image_cache(slot_of, flags)
-    return DeviceImageCache(flags, max_bytes, 'cpu'), loader
+    return DeviceImageCache(flags, max_bytes, device), loader
 
 
-def test_image_cache_serves_the_same_crops(mixed_infos):
-    reference = _crop_preprocessor()
+@pytest.mark.parametrize('device', DEVICES)
+def test_image_cache_serves_the_same_crops(mixed_infos, device):
+    reference = _crop_preprocessor(device)
     expected = reference(custom_pose_topdown_collate(_pack(mixed_infos)),
                          training=True)['inputs']
+    assert expected.device.type == device
 
-    preprocessor = _crop_preprocessor()
-    cache, loader = _cache_for(mixed_infos)
+    preprocessor = _crop_preprocessor(device)
+    cache, loader = _cache_for(mixed_infos, device=device)
     preprocessor.image_cache = cache
     # first epoch: the loader reads every image, the cache takes them
     first = custom_pose_topdown_collate(_pack(mixed_infos, loader))
@@ -135,15 +143,18 @@ def test_image_cache_serves_the_same_crops(mixed_infos):
     torch.testing.assert_close(out, expected.flip(0), rtol=0, atol=0)
 
 
-def test_full_image_cache_mixes_cached_and_loaded_images(mixed_infos):
+@pytest.mark.parametrize('device', DEVICES)
+def test_full_image_cache_mixes_cached_and_loaded_images(mixed_infos,
+                                                         device):
     sizes = [info_img.size for info_img in
              (p['inputs'] for p in _pack(mixed_infos))]
-    reference = _crop_preprocessor()
+    reference = _crop_preprocessor(device)
     expected = reference(custom_pose_topdown_collate(_pack(mixed_infos)),
                          training=True)['inputs']
-    preprocessor = _crop_preprocessor()
+    preprocessor = _crop_preprocessor(device)
     # room for the first two images only
-    cache, loader = _cache_for(mixed_infos, max_bytes=sizes[0] + sizes[1])
+    cache, loader = _cache_for(mixed_infos, max_bytes=sizes[0] + sizes[1],
+                               device=device)
     preprocessor.image_cache = cache
     preprocessor(custom_pose_topdown_collate(_pack(mixed_infos, loader)),
                  training=True)
@@ -180,14 +191,14 @@ class _RecordBatches(Hook):
 
 
 def test_second_epoch_loads_no_image(small_root, tmp_path):
-    """Real Runner, cache forced on for the CPU: the first epoch decodes
-    each training image once, the second one none."""
+    """Real Runner, cache on (forced on for the CPU too): the first epoch
+    decodes each training image once, the second one none."""
     cfg = _gpuaug_cfg(small_root, tmp_path, batch_size=3)
     cfg.train_cfg.max_epochs = 2
     cfg.default_hooks.checkpoint = None
     for hook in cfg.custom_hooks:
         if hook['type'] == 'CustomPoseDeviceImageCacheHook':
-            hook['device_types'] = ('cpu', )
+            hook['device_types'] = ('cpu', 'cuda')
     runner = Runner.from_cfg(cfg)
     record = _RecordBatches()
     runner.register_hook(record)
@@ -484,3 +495,76 @@ def test_gpuaug_checkpoints_fit_the_stock_config():
     stock.load_state_dict(gpuaug.state_dict(), strict=True)
     gpuaug.load_state_dict(stock.state_dict(), strict=True)
     assert gpuaug.state_dict().keys() == stock.state_dict().keys()
+
+
+# ---------------------------------------------------------------------------
+# pinned memory only where the batches go to a GPU
+
+PIN_WARNING = "'pin_memory' argument is set as true"
+
+
+class _RecordPinned(Hook):
+    def __init__(self):
+        self.pinned = []
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self.pinned.append(data_batch['inputs']['img'].is_pinned())
+
+
+def _train_recording_pins(cfg):
+    import warnings
+    runner = Runner.from_cfg(cfg)
+    record = _RecordPinned()
+    runner.register_hook(record)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        runner.train()
+    messages = [str(w.message) for w in caught]
+    return runner, record.pinned, messages
+
+
+def _pin_cfg(root, work_dir, with_hook=True):
+    cfg = _gpuaug_cfg(root, work_dir, batch_size=3)
+    cfg.train_cfg.max_epochs = 1
+    cfg.default_hooks.checkpoint = None
+    assert cfg.train_dataloader.pin_memory is True
+    if not with_hook:
+        cfg.custom_hooks = [h for h in cfg.custom_hooks
+                            if h['type'] != 'CustomPosePinMemoryHook']
+    return cfg
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='the CPU case')
+def test_gpuaug_config_trains_on_the_cpu_without_pinning(small_root,
+                                                         tmp_path):
+    """The _gpuaug config asks for pinned batches (for the GPU); on the CPU
+    its CustomPosePinMemoryHook turns that off before the data loader
+    starts, so torch does not warn. Without the hook it does."""
+    runner, pinned, messages = _train_recording_pins(
+        _pin_cfg(small_root, tmp_path / 'hook'))
+    assert runner.iter == 2
+    assert runner.train_dataloader.pin_memory is False
+    assert pinned == [False, False]
+    assert not [m for m in messages if PIN_WARNING in m], messages
+
+    _, _, messages = _train_recording_pins(
+        _pin_cfg(small_root, tmp_path / 'no_hook', with_hook=False))
+    assert [m for m in messages if PIN_WARNING in m]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_gpuaug_config_pins_the_batches_on_a_gpu(small_root, tmp_path):
+    runner, pinned, messages = _train_recording_pins(
+        _pin_cfg(small_root, tmp_path))
+    assert runner.model.data_preprocessor.device.type == 'cuda'
+    assert runner.train_dataloader.pin_memory is True
+    assert pinned == [True, True]
+    assert not [m for m in messages if PIN_WARNING in m], messages
+
+
+def test_pin_memory_hook_arguments():
+    from custom_pose.engine.hooks import CustomPosePinMemoryHook
+    with pytest.raises(ValueError, match=r"such as \('cuda',\)"):
+        CustomPosePinMemoryHook(device_types='cuda')
+    assert CustomPosePinMemoryHook(('cuda', 'xpu')).device_types == (
+        'cuda', 'xpu')

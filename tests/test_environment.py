@@ -53,3 +53,27 @@ def test_xtcocotools_works_with_installed_numpy():
     from xtcocotools import mask as mask_utils
     rle = mask_utils.encode(np.asfortranarray(np.ones((4, 4), dtype=np.uint8)))
     assert mask_utils.area(rle) == 16
+
+
+def test_setup_script_parses():
+    from conftest import REPO_ROOT
+    out = subprocess.run(['bash', '-n', str(REPO_ROOT / 'tools' / 'setup_env.sh')],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+
+
+def test_cuda_arch_for_the_mmcv_build():
+    """What tools/setup_env.sh builds mmcv's CUDA kernels for: this
+    machine's GPU architecture, or nothing (CPU kernels only) without a
+    GPU."""
+    import torch
+    from conftest import REPO_ROOT
+    out = subprocess.run(
+        [sys.executable, str(REPO_ROOT / 'tools' / 'misc' / 'cuda_arch.py')],
+        capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    if torch.cuda.is_available():
+        major, minor = torch.cuda.get_device_capability(0)
+        assert f'{major}.{minor}' in out.stdout.strip().split(';')
+    else:
+        assert out.stdout == ''

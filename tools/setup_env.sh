@@ -5,7 +5,9 @@
 #   bash tools/setup_env.sh            # or: make install
 #
 # Environment overrides: PYTHON (interpreter for the venv, default python3.11),
-# VENV (default <repo>/.venv), MAX_JOBS (parallel compile jobs for mmcv).
+# VENV (default <repo>/.venv), MAX_JOBS (parallel compile jobs for mmcv),
+# MMCV_CUDA=0 (no mmcv CUDA kernels on a GPU machine), TORCH_CUDA_ARCH_LIST
+# (their architectures; default: those of this machine's GPUs).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -61,7 +63,36 @@ step "4/8 mmengine $MMENGINE_VERSION, OpenCV"
 pip_install -q "mmengine==$MMENGINE_VERSION" "$OPENCV_SPEC" "$NUMPY_SPEC"
 
 step "5/8 mmcv $MMCV_VERSION with compiled ops"
-if py -c "import mmcv, mmcv.ops, sys; sys.exit(mmcv.__version__ != '$MMCV_VERSION')" 2>/dev/null; then
+# With a CUDA GPU that torch sees, mmcv's CUDA kernels are built too, for this
+# machine's GPU architecture(s) only (TORCH_CUDA_ARCH_LIST, detected unless set;
+# MMCV_CUDA=0 builds the CPU kernels only). Without one: the CPU kernels.
+CUDA_ARCH=""
+if [[ "${MMCV_CUDA:-1}" != 0 ]]; then
+    GPU_ARCH=$(py "$ROOT/tools/misc/cuda_arch.py") \
+        || die "could not ask torch for the GPU architecture (see above)"
+    [[ -z "$GPU_ARCH" ]] || CUDA_ARCH="${TORCH_CUDA_ARCH_LIST:-$GPU_ARCH}"
+fi
+MMCV_CUDA_CHECK="import torch, mmcv.ops
+boxes = torch.rand(4, 4, device='cuda') * 10
+boxes[:, 2:] += boxes[:, :2]
+mmcv.ops.nms(boxes, torch.rand(4, device='cuda'), 0.5)"
+if [[ -n "$CUDA_ARCH" ]]; then
+    if py -c "import mmcv, sys; sys.exit(mmcv.__version__ != '$MMCV_VERSION')" 2>/dev/null \
+            && py -c "$MMCV_CUDA_CHECK" 2>/dev/null; then
+        echo "mmcv $MMCV_VERSION with CUDA ops already installed"
+    else
+        command -v nvcc >/dev/null || [[ -x "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" ]] \
+            || die "a CUDA GPU is here but no CUDA compiler (nvcc): install the CUDA toolkit of torch's CUDA ($(py -c 'import torch; print(torch.version.cuda)')), or run with MMCV_CUDA=0 for mmcv's CPU kernels only"
+        echo "building mmcv's CPU and CUDA kernels for this GPU only (TORCH_CUDA_ARCH_LIST=$CUDA_ARCH)"
+        BUILD_START=$(date +%s)
+        # a CPU-only mmcv (installed, or in pip's wheel cache) must not be reused
+        py -m pip uninstall -y -q mmcv 2>/dev/null || true
+        TORCH_CUDA_ARCH_LIST="$CUDA_ARCH" FORCE_CUDA=1 MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+            pip_install --no-build-isolation --no-cache-dir "mmcv==$MMCV_VERSION" "$OPENCV_SPEC" "$NUMPY_SPEC"
+        echo "mmcv with CUDA kernels for $CUDA_ARCH built in $(( $(date +%s) - BUILD_START )) s"
+    fi
+    py -c "$MMCV_CUDA_CHECK" || die "mmcv.ops has no working CUDA kernels (see above)"
+elif py -c "import mmcv, mmcv.ops, sys; sys.exit(mmcv.__version__ != '$MMCV_VERSION')" 2>/dev/null; then
     echo "mmcv $MMCV_VERSION with ops already installed"
 else
     echo "no wheel fits this torch: building from source (about 10-15 min on 2 cores the first time;"

@@ -32,6 +32,7 @@ custom_hooks = [
     dict(type='CustomPoseInvalidLossHook', defer_check=True),
     dict(type='SyncBuffersHook'),
     dict(type='CustomPoseDeviceImageCacheHook', max_size_gb=8),
+    dict(type='CustomPosePinMemoryHook'),  # pinned on a GPU only
 ]
 optim_wrapper = dict(optimizer=dict(fused=True))
 env_cfg = dict(cudnn_benchmark=True)

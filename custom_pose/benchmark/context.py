@@ -110,6 +110,16 @@ class Options:
     video_size: Tuple[int, int] = (640, 480)
     video_batch: int = 16
     video_repeats: int = 3
+    #: train-e2e: timed iterations, untimed ones first (at least 1), batch,
+    #: data-loader workers (None: min(12, cores)), paths, mixed precision
+    e2e_iters: int = 20
+    e2e_warmup: int = 5
+    e2e_batch: int = 64
+    e2e_workers: Optional[int] = None
+    e2e_paths: Tuple[str, ...] = ('mmpose', 'ours', 'ours_gpuaug')
+    e2e_amp: bool = False
+    #: samples per path of the input-path cost table (train-e2e; 0: none)
+    input_path_samples: int = 64
     cudnn_benchmark: bool = False
     min_time: float = 2.0
     check_images: int = 4
@@ -151,6 +161,11 @@ class Options:
             video_size=(96, 64),
             video_batch=2,
             video_repeats=1,
+            e2e_iters=2,
+            e2e_warmup=1,
+            e2e_batch=2,
+            e2e_workers=0,
+            input_path_samples=4,
             check_images=2,
             fit_steps=30,
             models=('res18_128', ))

@@ -125,13 +125,15 @@ MODEL_SPECS: Dict[str, ModelSpec] = {
 
 #: section -> the models it runs by default (``--models`` overrides); a new
 #: section adds its entry here
-DEFAULT_MODELS: Dict[str, Tuple[str, ...]] = dict(
-    train=('res50', 'res101', 'hourglass8'),
-    infer=('res50', 'res101', 'hourglass8', 'res18_128'),
-    data=('res50', ),
-    video=('res18_128', ),
-    flops=('res50', 'res101', 'res152', 'hourglass2', 'hourglass8',
-           'hrnet_w32', 'res18_128'))
+DEFAULT_MODELS: Dict[str, Tuple[str, ...]] = {
+    'train': ('res50', 'res101', 'hourglass8'),
+    'infer': ('res50', 'res101', 'hourglass8', 'res18_128'),
+    'data': ('res50', ),
+    'video': ('res18_128', ),
+    'flops': ('res50', 'res101', 'res152', 'hourglass2', 'hourglass8',
+              'hrnet_w32', 'res18_128'),
+    'train-e2e': ('res50', 'res101'),
+}
 
 
 def load_model_config(spec: ModelSpec, config_dir: Path):

@@ -6,7 +6,8 @@ operator profiles and the summaries of timed samples.
 (``A B``, ``B A``, ...) so that a change of background load hits them alike;
 :func:`cpu_snapshot` / :func:`foreign_load` measure how many cores other
 processes used meanwhile and :func:`wait_quiet` waits for a quiet machine;
-:func:`profile_ops` splits one call's CPU time by operator class.
+:func:`profile_ops` splits one call's CPU time by operator class (and ranks
+its operators by GPU time on CUDA).
 """
 import os
 import statistics
@@ -72,7 +73,8 @@ def wait_quiet(threshold: Optional[float], log: Callable[[str], None],
         waited = True
 
 
-def _sync(device: str) -> None:
+def sync_device(device: str) -> None:
+    """Wait for the work queued on ``device`` (CUDA); nothing elsewhere."""
     if torch.device(device).type == 'cuda':
         torch.cuda.synchronize()
 
@@ -122,10 +124,10 @@ def time_interleaved(fns: Dict[str, Callable[[], Any]],
                 break
         order = names if i % 2 == 0 else names[::-1]
         for n in order:
-            _sync(device)
+            sync_device(device)
             t0 = time.perf_counter()
             fns[n]()
-            _sync(device)
+            sync_device(device)
             if timed:
                 times[n].append(time.perf_counter() - t0)
         i += 1
@@ -153,40 +155,92 @@ def _op_class(name: str) -> str:
     return 'other'
 
 
-def profile_ops(fn: Callable[[], Any], top: int = 8) -> dict:
-    """Profile one call of ``fn`` with ``torch.profiler``.
+def profile_summary(prof, top: int = 8, device_time: bool = False) -> dict:
+    """The operators of a finished ``torch.profiler.profile``.
+
+    Args:
+        prof: The profiler, after its context has closed.
+        top (int): How many operators to list.
+        device_time (bool): Rank the operators by the GPU time of the
+            kernels they launched themselves (the profile must include
+            ``ProfilerActivity.CUDA``) instead of their self CPU time.
 
     Returns:
         dict: ``total_ms`` (self CPU time of all operators), ``top``: the
-        ``top`` operators by self CPU time (``op``, ``self_ms``, ``share``,
-        ``calls``) and ``classes``: milliseconds per operator class of
+        ``top`` operators (``op``, ``self_ms``, ``share`` of the ranking
+        time, ``calls``; with ``device_time`` also ``device_ms``),
+        ``classes``: CPU milliseconds per operator class of
         :data:`OP_CLASSES` (convolutions, BatchNorm, ReLU, additions,
-        pooling/upsampling, copies, the optimizer step, other).
+        pooling/upsampling, copies, the optimizer step, other), and
+        ``sort_by`` (``'cpu'`` or ``'device'``); with ``device_time`` also
+        ``device_total_ms`` (all kernels' time).
     """
-    from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        fn()
-    events = [
-        e for e in prof.key_averages()
+    from torch.autograd import DeviceType
+    events, kernels = [], []
+    for e in prof.key_averages():
         # the autograd engine's wrappers only add their children's time
-        if not e.key.startswith('autograd::engine')
-    ]
+        if e.key.startswith('autograd::engine'):
+            continue
+        # the GPU's kernels are events of their own; the operator that
+        # launched one also counts its time as its self device time
+        on_host = getattr(e, 'device_type', DeviceType.CPU) == DeviceType.CPU
+        (events if on_host else kernels).append(e)
+
+    def device_us(e) -> float:
+        return float(getattr(e, 'self_device_time_total', 0.0) or 0.0)
+
+    def rank_us(e) -> float:
+        return device_us(e) if device_time else e.self_cpu_time_total
+
     total = sum(e.self_cpu_time_total for e in events) or 1.0
+    rank_total = sum(rank_us(e) for e in events) or 1.0
     classes: Dict[str, float] = {}
     for e in events:
         cls = _op_class(e.key)
         classes[cls] = classes.get(cls, 0.0) + e.self_cpu_time_total / 1e3
-    rows = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)
-    return dict(
+    rows = sorted(events, key=rank_us, reverse=True)
+    top_rows = []
+    for e in rows[:top]:
+        row = dict(
+            op=e.key,
+            self_ms=e.self_cpu_time_total / 1e3,
+            share=rank_us(e) / rank_total,
+            calls=e.count)
+        if device_time:
+            row['device_ms'] = device_us(e) / 1e3
+        top_rows.append(row)
+    out = dict(
         total_ms=total / 1e3,
         classes=dict(sorted(classes.items(), key=lambda kv: -kv[1])),
-        top=[
-            dict(
-                op=e.key,
-                self_ms=e.self_cpu_time_total / 1e3,
-                share=e.self_cpu_time_total / total,
-                calls=e.count) for e in rows[:top]
-        ])
+        top=top_rows,
+        sort_by='device' if device_time else 'cpu')
+    if device_time:  # (an old profiler puts kernel time on the operators)
+        out['device_total_ms'] = sum(
+            device_us(e) for e in (kernels or events)) / 1e3
+    return out
+
+
+def profiler_activities(device: str = 'cpu') -> list:
+    """``torch.profiler`` activities for ``device``: the CPU, and CUDA
+    kernels on a CUDA device."""
+    from torch.profiler import ProfilerActivity
+    activities = [ProfilerActivity.CPU]
+    if torch.device(device).type == 'cuda':
+        activities.append(ProfilerActivity.CUDA)
+    return activities
+
+
+def profile_ops(fn: Callable[[], Any], top: int = 8,
+                device: str = 'cpu') -> dict:
+    """Profile one call of ``fn`` with ``torch.profiler`` (with its CUDA
+    kernels on a CUDA ``device``, ranked by GPU time); see
+    :func:`profile_summary` for what it returns."""
+    from torch.profiler import profile
+    cuda = torch.device(device).type == 'cuda'
+    with profile(activities=profiler_activities(device)) as prof:
+        fn()
+        sync_device(device)
+    return profile_summary(prof, top, device_time=cuda)
 
 
 def summarize(times: Sequence[float]) -> Dict[str, float]:

@@ -72,13 +72,26 @@ def measure_input_path_cost(stock_config: str,
     import cv2
 
     import custom_pose  # noqa: F401  (registers the transforms)
+
+    init_default_scope('mmpose')
+    saved_threads = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads if threads > 1 else 0)
+    try:
+        return _measure(stock_config, gpuaug_config, data_root, num_samples,
+                        batch_size, device, threads, repeats)
+    finally:  # the caller's thread settings (e.g. the benchmark's)
+        torch.set_num_threads(saved_threads[0])
+        cv2.setNumThreads(saved_threads[1])
+
+
+def _measure(stock_config: str, gpuaug_config: str, data_root: Optional[str],
+             num_samples: int, batch_size: int, device: str, threads: int,
+             repeats: int) -> Dict[str, dict]:
     from mmengine.registry import FUNCTIONS
 
     from mmpose.registry import MODELS
 
-    init_default_scope('mmpose')
-    torch.set_num_threads(threads)
-    cv2.setNumThreads(threads if threads > 1 else 0)
     stock = Config.fromfile(stock_config)
     gpuaug = Config.fromfile(gpuaug_config)
     stock_ds = _dataset(stock, data_root)

@@ -14,7 +14,11 @@ iterations interleaved), and prints the ratios (ours / mmpose):
 3. ``data``: training data pipeline samples/s with 0, 1 and 2 workers;
 4. ``video``: the video demo (whole frame as the box) against mmpose's
    per-frame ``inference_topdown`` + visualizer + ``cv2.VideoWriter``;
-5. ``flops``: parameters and FLOPs next to the published figures.
+5. ``flops``: parameters and FLOPs next to the published figures;
+6. ``train-e2e`` (only when named): mmengine's Runner training N iterations
+   of mmpose's stock setup, our stock config and our ``_gpuaug`` config:
+   images/s, data_time share, GPU busy share, one profiled step each, and
+   the per-sample cost of the two input paths.
 
 With ``--fast-paths`` ours also runs on the faster numeric paths (BN folding,
 channels-last, bf16 autocast on CPU / fp16 on CUDA); each such row reports
@@ -34,6 +38,8 @@ Examples::
     python tools/analysis_tools/benchmark.py --device cuda --fast-paths \\
         --cudnn-benchmark
     python tools/analysis_tools/benchmark.py --quick   # seconds: a smoke run
+    python tools/analysis_tools/benchmark.py --sections train-e2e \
+        --device cuda --models res50 --e2e-batch 64 --e2e-workers 12 --e2e-amp
     python tools/analysis_tools/benchmark.py --update-docs \\
         --from-json work_dirs/benchmark/benchmark.json
 """
@@ -82,7 +88,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--sections', type=_csv, default=None,
         help='comma-separated sections to run, by name (default: '
-        'train,infer,data,video,flops)')
+        'train,infer,data,video,flops; train-e2e runs only when named)')
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument(
         '--iters', type=int, default=None,
@@ -143,6 +149,28 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         '640x480)')
     parser.add_argument('--video-repeats', type=int, default=None,
                         help='default 3')
+    parser.add_argument('--e2e-iters', type=int, default=None,
+                        help='train-e2e: timed iterations per path '
+                        '(default 20)')
+    parser.add_argument('--e2e-warmup', type=int, default=None,
+                        help='train-e2e: untimed iterations first, >= 1 '
+                        '(default 5)')
+    parser.add_argument('--e2e-batch', type=int, default=None,
+                        help='train-e2e: batch size (default 64)')
+    parser.add_argument('--e2e-workers', type=int, default=None,
+                        help='train-e2e: data-loader workers (default: '
+                        'min(12, cores))')
+    parser.add_argument('--e2e-paths', type=_csv, default=None,
+                        help='train-e2e: paths, from mmpose, ours, '
+                        'ours_gpuaug, ours_gpuaug_nocache, ours_gpuaug_compile '
+                        '(default: the first three)')
+    parser.add_argument('--e2e-amp', action='store_true',
+                        help="train-e2e: mixed precision as each side's "
+                        'train.py --amp sets it (ours: bf16 where the GPU has '
+                        "it; mmpose's: fp16 AmpOptimWrapper on CUDA)")
+    parser.add_argument('--input-path-samples', type=int, default=None,
+                        help='train-e2e: samples per path of the '
+                        'input-path cost table (default 64; 0: no table)')
     parser.add_argument(
         '--checkpoints', type=_csv, default=None, metavar='NAME=PATH',
         help='trained weights of ours for the inference checks, e.g. '
@@ -187,12 +215,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'the docs) from this saved benchmark.json')
     args = parser.parse_args(argv)
     for name in ('iters', 'train_batch', 'data_batch', 'data_batches',
-                 'data_images', 'video_frames', 'video_repeats', 'threads'):
+                 'data_images', 'video_frames', 'video_repeats', 'threads',
+                 'e2e_iters', 'e2e_warmup', 'e2e_batch'):
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1')
     if args.warmup is not None and args.warmup < 0:
         parser.error('--warmup must be >= 0')
+    for name in ('e2e_workers', 'input_path_samples'):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            parser.error(f'--{name.replace("_", "-")} must be >= 0')
     if args.min_time is not None and args.min_time < 0:
         parser.error('--min-time must be >= 0')
     if args.infer_batches is not None and not all(
@@ -218,7 +251,9 @@ def _options(args: argparse.Namespace):
     tunable = ('iters', 'warmup', 'models', 'train_variants',
                'infer_variants', 'train_batch', 'infer_batches',
                'data_workers', 'data_batch', 'data_batches', 'data_images',
-               'video_frames', 'video_size', 'video_repeats', 'min_time')
+               'video_frames', 'video_size', 'video_repeats', 'min_time',
+               'e2e_iters', 'e2e_warmup', 'e2e_batch', 'e2e_workers',
+               'e2e_paths', 'input_path_samples')
     given = {k: getattr(args, k) for k in tunable
              if getattr(args, k) is not None}
     return Options(
@@ -237,6 +272,7 @@ def _options(args: argparse.Namespace):
         wait_quiet=args.wait_quiet,
         video_checkpoint=args.video_checkpoint,
         checkpoints=args.checkpoints,
+        e2e_amp=args.e2e_amp,
         explicit=tuple(given),
         **given)
 

@@ -4,7 +4,7 @@
 from .base import (SECTIONS, Section, default_sections, register_section,
                    section_number)
 # the built-in sections, in this order
-from . import train, infer, data, video, flops  # noqa: F401,I001
+from . import train, infer, data, video, flops, train_e2e  # noqa: F401,I001
 
 __all__ = [
     'SECTIONS', 'Section', 'default_sections', 'register_section',

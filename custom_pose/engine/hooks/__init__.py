@@ -2,11 +2,13 @@ from .checkpoint_hook import CustomPoseCheckpointHook
 from .image_cache_hook import CustomPoseDeviceImageCacheHook
 from .invalid_loss_hook import CustomPoseInvalidLossHook, NonFiniteLossError
 from .keypoint_check_hook import CustomPoseKeypointCheckHook
+from .pin_memory_hook import CustomPosePinMemoryHook, model_device_type
 from .runtime_info_hook import CustomPoseRuntimeInfoHook, logger_logs_now
 
 __all__ = [
     'CustomPoseCheckpointHook',
     'CustomPoseInvalidLossHook', 'NonFiniteLossError',
     'CustomPoseKeypointCheckHook', 'CustomPoseRuntimeInfoHook',
-    'CustomPoseDeviceImageCacheHook', 'logger_logs_now'
+    'CustomPoseDeviceImageCacheHook', 'CustomPosePinMemoryHook',
+    'logger_logs_now', 'model_device_type'
 ]

@@ -38,6 +38,8 @@ class DeviceImageCache:
         if cached_flags.dtype != torch.uint8 or cached_flags.dim() != 1:
             raise ValueError('cached_flags must be a 1-D uint8 tensor')
         self.cached_flags = cached_flags
+        # written through numpy: a host write, not a torch op on the step
+        self._flags = cached_flags.numpy()
         self.max_bytes = int(max_bytes)
         self.device = torch.device(device)
         num_slots = cached_flags.numel()
@@ -117,17 +119,14 @@ class DeviceImageCache:
                 host_offsets[i]:host_offsets[i] + n]
             self._host_offset[slot] = start
             self._host_size[slot] = (h, w)
+            # scalar fills of the device table: no host data copied, so no
+            # sync (a pageable copy would wait for the GPU)
+            for column, value in enumerate((start, int(h), int(w))):
+                self._table[int(slot), column] = value
             self.used_pixels += n
             new_slots.append(slot)
         if new_slots:
-            # a small pageable copy, only in steps that insert images
-            rows = np.concatenate([
-                self._host_offset[new_slots, None],
-                self._host_size[new_slots]
-            ], axis=1)
-            self._table[torch.as_tensor(new_slots, device=self.device)] = (
-                torch.as_tensor(rows, device=self.device))
-            self.cached_flags[new_slots] = 1
+            self._flags[new_slots] = 1
 
         in_cache = (slots >= 0) & (self._host_offset[np.maximum(slots, 0)]
                                    >= 0)
