@@ -17,6 +17,7 @@ from custom_pose.datasets.synthetic import (COCO_KEYPOINTS,
                                             DEEPLABCUT_KEYPOINTS, KEYPOINT_NAMES,
                                             LAYOUTS, SLEAP_KEYPOINTS,
                                             generate_synthetic_animalpose)
+from custom_pose.datasets.synthetic import generate
 from custom_pose.datasets.synthetic.keypoint_sets import derive_keypoints
 from custom_pose.datasets.synthetic.rig import PARTS_PER_ANIMAL
 
@@ -211,7 +212,10 @@ def test_cli_formats(tmp_path, capsys):
                      '--formats', 'deeplabcut']) == 0
     assert f'deeplabcut: {out}/deeplabcut/config.yaml (3 images' in \
         capsys.readouterr().out
-    assert sorted(os.listdir(out)) == ['deeplabcut', 'images']
+    # and the list of what it wrote (what --overwrite removes)
+    manifest = generate.MANIFEST_NAME
+    assert sorted(os.listdir(out)) == sorted([manifest, 'deeplabcut', 'images'])
+    assert 'deeplabcut/config.yaml' in json.loads((out / manifest).read_text())
     assert read_keypoints(str(out / 'deeplabcut')).num_keypoints == 4
 
 
