@@ -177,3 +177,31 @@ def test_generator_overwrites_a_dataset_without_file_list(tmp_path):
     assert _generate(generator.main, out, 1, '--overwrite') == 0
     assert sorted(p.name for p in (out / 'images').iterdir()) == [
         'photo.jpg', 'synth_000001.jpg']
+
+
+def test_save_untrained_checkpoint(tmp_path, capsys, blocked):
+    """The weights training starts from: the same seed gives the same file,
+    another seed other weights, and the strict loader takes it for the
+    config's model (what tools/test.py does with it)."""
+    import torch
+
+    from custom_pose.apis import init_pose_model
+    tool = _load_tool('tools/misc/save_untrained_checkpoint.py')
+    cfg = str(REPO_ROOT / 'configs/animal/'
+              'custom_res18_quickstart_synthetic_128x128.py')
+    paths = {name: str(tmp_path / f'{name}.pth') for name in ('a', 'b', 'c')}
+    for name, seed in (('a', 0), ('b', 0), ('c', 1)):
+        assert tool.main([cfg, paths[name], '--seed', str(seed)]) == 0
+    assert f"wrote {paths['a']} (seed 0)" in capsys.readouterr().out
+    weights = {n: torch.load(p, map_location='cpu')['state_dict']
+               for n, p in paths.items()}
+    key = 'head.final_layer.weight'
+    assert key in weights['a']
+    assert all(torch.equal(weights['a'][k], weights['b'][k])
+               for k in weights['a'])
+    assert not torch.equal(weights['a'][key], weights['c'][key])
+    model = init_pose_model(cfg, paths['a'], device='cpu')
+    assert torch.equal(model.state_dict()[key], weights['a'][key])
+    line = _error_line(tool.main, [cfg, str(blocked / 'x.pth')], capsys)
+    assert line.startswith('save_untrained_checkpoint.py: error: ')
+    assert str(blocked) in line

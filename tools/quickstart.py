@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 
+from custom_pose.apis import save_untrained_checkpoint
 from custom_pose.utils import cli
 
 PROG = 'quickstart.py'
@@ -68,7 +69,7 @@ def main(argv=None) -> None:
     # 2. the untrained model, initialised exactly as training starts
     untrained = osp.join(work_dir, 'untrained.pth')
     print('\n==> 2/5 evaluate the untrained model', flush=True)
-    _save_untrained(CONFIG, untrained, args.seed)
+    save_untrained_checkpoint(CONFIG, untrained, seed=args.seed)
     run('    tools/test.py (untrained)',
         [py, 'tools/test.py', CONFIG, untrained, '--work-dir',
          osp.join(work_dir, 'test_untrained'), '--metrics-out',
@@ -117,25 +118,6 @@ def main(argv=None) -> None:
     print(f'    training {train_seconds / 60:.1f} min, total '
           f'{summary["total_seconds"] / 60:.1f} min')
     print(f'    demo video: {summary["video"]}')
-
-
-def _save_untrained(config: str, out: str, seed: int) -> None:
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import save_checkpoint, set_random_seed
-
-    import custom_pose  # noqa: F401
-    from mmpose.registry import MODELS
-    from mmpose.datasets.datasets.utils import parse_pose_metainfo
-    from custom_pose.datasets import OrgAnimalPoseDataset
-
-    set_random_seed(seed)
-    cfg = Config.fromfile(config)
-    init_default_scope('mmpose')
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    meta = dict(dataset_meta=parse_pose_metainfo(OrgAnimalPoseDataset.METAINFO))
-    save_checkpoint(dict(state_dict=model.state_dict(), meta=meta), out)
 
 
 def _best_checkpoint(work_dir: str) -> str:

@@ -32,7 +32,8 @@ from .detector import (DEFAULT_DET_CONFIG, DetectorInferencer,
                        init_detector_model, mmdet_config_path)
 from .live_loop import (LiveRunStats, StageTimer, resolve_categories,
                         run_live)
-from .loading import check_device, default_device, init_pose_model
+from .loading import (check_device, default_device, init_pose_model,
+                      save_untrained_checkpoint)
 from .topdown import TopdownBatchInferencer, decode_msra_heatmaps
 from .video import (Display, FramePacket, ThreadedFrameReader, VideoInfo,
                     VideoSink, VideoSource, VideoSourceError,
@@ -50,8 +51,8 @@ __all__ = [
     'DEFAULT_DET_CONFIG', 'CheckpointError', 'DetectorInferencer',
     'KeypointMismatchError', 'ModelConfigError', 'TopdownBatchInferencer',
     'check_device', 'decode_msra_heatmaps', 'default_device',
-    'init_detector_model', 'init_pose_model', 'load_checkpoint_file',
-    'load_config', 'load_state_dict_strict', 'mmdet_config_path', 'Display',
+    'init_detector_model', 'init_pose_model', 'save_untrained_checkpoint',
+    'load_checkpoint_file', 'load_config', 'load_state_dict_strict', 'mmdet_config_path', 'Display',
     'FramePacket', 'ThreadedFrameReader', 'VideoInfo', 'VideoSink',
     'VideoSource', 'VideoSourceError', 'display_available', 'open_camera',
     'open_video_file', 'open_video_source', 'parse_camera_id',

@@ -27,7 +27,10 @@ from custom_pose.utils.checkpoint import (check_checkpoint_keypoints,
                                           model_num_keypoints)
 from custom_pose.utils.config import load_config
 
-__all__ = ['default_device', 'check_device', 'init_pose_model']
+__all__ = [
+    'default_device', 'check_device', 'init_pose_model',
+    'save_untrained_checkpoint'
+]
 
 
 def default_device() -> str:
@@ -156,3 +159,47 @@ def init_pose_model(config: Union[str, Config],
     model.to(check_device(device))
     model.eval()
     return model
+
+
+def save_untrained_checkpoint(config: Union[str, Config],
+                              out: str,
+                              seed: int = 0,
+                              cfg_options: Optional[dict] = None) -> str:
+    """Save a config's model as training starts it, before the first step.
+
+    The weights are those :class:`~mmengine.runner.Runner` gives the model
+    with ``--seed seed`` (``model.init_weights()``, so a backbone's
+    ``init_cfg`` is loaded as in training). ``tools/test.py`` evaluates the
+    file like any checkpoint: the "before" of a training run.
+
+    Args:
+        config (str | Config): Model config (a loaded one has its
+            ``num_keypoints`` resolved, as the tools load it).
+        out (str): Checkpoint file to write.
+        seed (int): Random seed of the initialisation. Defaults to 0.
+        cfg_options (dict, optional): Overrides, as ``--cfg-options``.
+
+    Returns:
+        str: ``out``.
+
+    Raises:
+        ModelConfigError: The model does not build.
+    """
+    import custom_pose  # noqa: F401  registers modules
+    from mmengine.runner import save_checkpoint, set_random_seed
+    from mmpose.models.builder import build_pose_estimator
+
+    config_name = config if isinstance(config, str) else 'the config'
+    cfg = load_config(config, cfg_options, 'pose config')
+    set_random_seed(int(seed))
+    init_default_scope(cfg.get('default_scope', 'mmpose') or 'mmpose')
+    try:
+        model = build_pose_estimator(cfg.model)
+    except Exception as exc:  # noqa: BLE001 - explained in one line
+        raise ModelConfigError(
+            f'cannot build the model of {config_name}: {first_line(exc)}'
+        ) from None
+    model.init_weights()
+    save_checkpoint(
+        dict(state_dict=model.state_dict(), meta=dict(seed=int(seed))), out)
+    return out
