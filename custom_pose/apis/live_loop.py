@@ -17,7 +17,6 @@ kept, so a slow model never stalls the camera and never works on stale
 frames (the dropped frames are counted). From a video file every frame is
 processed in order.
 """
-import os.path as osp
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -420,13 +419,7 @@ def run_live(source: str,
         write_predictions(
             out_json, info.name, animal_config, animal_checkpoint, video,
             keypoint_names(animal.model.dataset_meta, animal.num_keypoints),
-            output.records,
-            extra=dict(
-                backend=backend,
-                onnx=osp.abspath(onnx) if onnx else None,
-                tracking=tracking.to_dict(),
-                frames_decoded=video.frames_decoded,
-                undecodable_frames=list(video.undecodable)))
+            output.records, backend=backend, onnx=onnx, tracking=tracking)
     return LiveRunStats(
         source=info.name,
         frames=num_frames,

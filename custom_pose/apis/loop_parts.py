@@ -10,7 +10,7 @@ import contextlib
 import json
 import os
 import os.path as osp
-from typing import (Any, Callable, Dict, Iterator, List, Optional, Sequence,
+from typing import (Any, Callable, Iterator, List, Optional, Sequence,
                     Tuple)
 
 from custom_pose.errors import CustomPoseError, InputError, ModelConfigError
@@ -226,13 +226,20 @@ class TrackedFrameOutput:
         return False
 
 
-def write_predictions(path: str, video: str, config: str, checkpoint: str,
-                      source: VideoSource, keypoint_names: List[str],
+def write_predictions(path: str,
+                      video: str,
+                      config: str,
+                      checkpoint: str,
+                      source: VideoSource,
+                      keypoint_names: List[str],
                       frames: List[dict],
-                      extra: Optional[Dict[str, Any]] = None) -> None:
+                      backend: str = 'pytorch',
+                      onnx: Optional[str] = None,
+                      tracking: Optional[Any] = None) -> None:
     """The predictions JSON of a demo loop (layout in the full-frame demo's
-    docstring): the source, the model, ``extra`` (tracking options,
-    backend, undecodable frames) and the per-frame instances."""
+    docstring): the source, the model, the backend, the tracking options
+    (``tracking.to_dict()``), the frames that did not decode and the
+    per-frame instances."""
     info = source.info
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     data = dict(
@@ -245,9 +252,13 @@ def write_predictions(path: str, video: str, config: str, checkpoint: str,
         num_frames=len(frames),
         num_keypoints=len(keypoint_names),
         keypoint_names=keypoint_names,
-        bbox_format='xyxy')
-    data.update(extra or {})
-    data['frames'] = frames
+        bbox_format='xyxy',
+        backend=backend,
+        onnx=osp.abspath(onnx) if onnx else None,
+        tracking=tracking.to_dict() if tracking is not None else None,
+        frames_decoded=source.frames_decoded,
+        undecodable_frames=list(source.undecodable),
+        frames=frames)
     with open(path, 'w') as f:
         json.dump(data, f)
 

@@ -236,12 +236,7 @@ def run_video(config: str,
         write_predictions(
             out_json, video_path, config, checkpoint, source,
             keypoint_names(meta, inferencer.num_keypoints), output.records,
-            extra=dict(
-                backend=backend,
-                onnx=osp.abspath(onnx) if onnx else None,
-                tracking=tracking.to_dict(),
-                frames_decoded=source.frames_decoded,
-                undecodable_frames=list(source.undecodable)))
+            backend=backend, onnx=onnx, tracking=tracking)
     return VideoRunStats(
         frames_read=reader.frames_read,
         frames_done=output.frames,
