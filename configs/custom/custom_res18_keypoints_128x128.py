@@ -34,7 +34,7 @@ model = dict(
         decoder=codec))
 
 train_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='CustomPoseLoadImage'),
     dict(type='GetBBoxCenterScale'),
     dict(type='RandomFlip', direction='horizontal'),
     dict(type='RandomBBoxTransform'),
@@ -43,7 +43,7 @@ train_pipeline = [
     dict(type='PackPoseInputs'),
 ]
 val_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='CustomPoseLoadImage'),
     dict(type='GetBBoxCenterScale'),
     dict(type='TopdownAffine', input_size=codec['input_size']),
     dict(type='PackPoseInputs'),

@@ -18,6 +18,7 @@ from .keypoint_metainfo import (DEFAULT_SIGMA, build_pose_metainfo,
 from .org_animal_pose_dataset import (DatasetNotFoundError,
                                       EmptySelectionError)
 from .splits import SplitOptionsMixin
+from .validation import SkipUndecodableMixin, check_labelled_keypoints
 
 __all__ = ['CustomPoseKeypointDataset']
 
@@ -41,7 +42,8 @@ def _annotation_path(data_root: Optional[str], ann_file: str) -> str:
 
 
 @DATASETS.register_module()
-class CustomPoseKeypointDataset(SplitOptionsMixin, BaseCocoStyleDataset):
+class CustomPoseKeypointDataset(SplitOptionsMixin, SkipUndecodableMixin,
+                                BaseCocoStyleDataset):
     """A user's own animals and body parts, read from a DeepLabCut project,
     a SLEAP file or a COCO keypoint file.
 
@@ -108,6 +110,11 @@ class CustomPoseKeypointDataset(SplitOptionsMixin, BaseCocoStyleDataset):
             (COCO) or 1-based positions in reading order (DeepLabCut: rows
             of the ``labeled-data`` folders in name order; SLEAP: labelled
             frames). Defaults to ``'all'``, 0.9, 0.
+        skip_undecodable (bool): If True, a training sample whose image
+            cannot be loaded when it is drawn is skipped with a warning and
+            another one is drawn; if False (default) it stops with an error
+            naming the file. Needs ``CustomPoseLoadImage`` in the pipeline
+            (the package's configs use it); never applies in ``test_mode``.
         metainfo: Not accepted: the metainfo comes from the data.
         data_mode, filter_cfg, indices, serialize_data, pipeline, test_mode,
         lazy_init, max_refetch, sample_interval: As in
@@ -146,6 +153,7 @@ class CustomPoseKeypointDataset(SplitOptionsMixin, BaseCocoStyleDataset):
                  split_seed: int = 0,
                  split_file: Optional[str] = None,
                  image_ids: Optional[Sequence[int]] = None,
+                 skip_undecodable: bool = False,
                  filter_cfg: Optional[dict] = None,
                  indices: Optional[Union[int, Sequence[int]]] = None,
                  serialize_data: bool = True,
@@ -154,6 +162,7 @@ class CustomPoseKeypointDataset(SplitOptionsMixin, BaseCocoStyleDataset):
                  lazy_init: bool = False,
                  max_refetch: int = 1000,
                  sample_interval: int = 1) -> None:
+        self.skip_undecodable = bool(skip_undecodable)
         if metainfo is not None:
             raise ValueError(
                 f'metainfo: {self.__class__.__name__} builds its metainfo '
@@ -272,6 +281,12 @@ class CustomPoseKeypointDataset(SplitOptionsMixin, BaseCocoStyleDataset):
             if inst.num_keypoints == 0:
                 dropped += 1
                 continue
+            img = by_id[inst.image_id]
+            check_labelled_keypoints(
+                inst.keypoints, inst.labelled,
+                f'{annots.path}: image {img.file_name!r} instance {inst.id}',
+                (img.width, img.height) if img.width else None,
+                names=annots.keypoint_names, error=KeypointFormatError)
             instance_list.append(self._instance_info(by_id[inst.image_id],
                                                      inst))
         image_list = [

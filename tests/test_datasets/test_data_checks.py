@@ -252,3 +252,42 @@ def test_train_tool_skip_undecodable(tmp_path, tiny_root, config_path):
     assert (f'skipping a sample (skip_undecodable=True): image file {broken} '
             'exists (7 bytes) but does not decode') in log
     assert (work / 'epoch_1.pth').is_file()
+
+
+def test_custom_keypoint_dataset_shares_the_checks(tmp_path):
+    """A keypoint far outside its image is one line naming the file, image
+    and keypoint in CustomPoseKeypointDataset too, and skip_undecodable
+    skips an image that does not decode."""
+    import cv2
+
+    from custom_pose.datasets import CustomPoseKeypointDataset
+    from custom_pose.datasets.formats import KeypointFormatError
+
+    (tmp_path / 'images').mkdir()
+    for name in ('a.jpg', 'b.jpg'):
+        cv2.imwrite(str(tmp_path / 'images' / name),
+                    np.full((64, 96, 3), 127, np.uint8))
+    coco = dict(
+        images=[dict(id=1, file_name='images/a.jpg', width=96, height=64),
+                dict(id=2, file_name='images/b.jpg', width=96, height=64)],
+        annotations=[
+            dict(id=i, image_id=i, category_id=1, iscrowd=0,
+                 bbox=[10, 10, 40, 30], num_keypoints=2,
+                 keypoints=[20, 20, 2, 40, 30, 2]) for i in (1, 2)],
+        categories=[dict(id=1, name='mouse', keypoints=['nose', 'tail'],
+                         skeleton=[[1, 2]])])
+    ann = tmp_path / 'kp.json'
+    ann.write_text(json.dumps(coco))
+    pipeline = [CustomPoseLoadImage()]
+    ds = CustomPoseKeypointDataset(ann_file=str(ann), data_root=str(tmp_path),
+                                   pipeline=pipeline, skip_undecodable=True)
+    (tmp_path / 'images' / 'b.jpg').write_bytes(b'not a jpeg')
+    with pytest.warns(UserWarning, match='b.jpg'):
+        samples = [ds[i] for i in range(len(ds))]
+    assert all(s['img_path'].endswith('a.jpg') for s in samples)
+
+    coco['annotations'][1]['keypoints'] = [20, 20, 2, -500, 30, 2]
+    ann.write_text(json.dumps(coco))
+    with pytest.raises(KeypointFormatError,
+                       match=r"images/b.jpg.*'tail' at \(-500, 30\)"):
+        CustomPoseKeypointDataset(ann_file=str(ann), data_root=str(tmp_path))

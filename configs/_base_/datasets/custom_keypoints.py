@@ -30,7 +30,7 @@ num_keypoints = None
 # pipelines: mmpose's top-down augmentation; the flip swaps the file's
 # left/right pairs
 train_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='CustomPoseLoadImage'),
     dict(type='GetBBoxCenterScale'),
     dict(type='RandomFlip', direction='horizontal'),
     dict(type='RandomBBoxTransform'),
@@ -39,7 +39,7 @@ train_pipeline = [
     dict(type='PackPoseInputs'),
 ]
 val_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='CustomPoseLoadImage'),
     dict(type='GetBBoxCenterScale'),
     dict(type='TopdownAffine', input_size=codec['input_size']),
     dict(type='PackPoseInputs'),
