@@ -177,9 +177,10 @@ class BoxPropagator:
     estimated in the boxes :meth:`boxes` gave; a pose whose mean keypoint
     score is at least ``min_mean_score`` gives the next frame's box
     (:func:`bbox_from_keypoints`, source ``'propagated'``). A pose below it
-    is lost: with a detector, the detector runs on the next frame and its
-    boxes that overlap no propagated box (IoU < ``nms_iou``) are added (two
-    poses on one animal, below, also mean an animal is lost);
+    is lost: with a detector, the detector runs on the next frame, its
+    boxes replace the propagated boxes they overlap (``reseed``) and the
+    others are added (two poses on one animal, below, also mean an animal
+    is lost);
     without one, when no pose is left the start box is used again, with
     ``search_scales`` also the windows of :func:`search_windows` over it
     (source ``'search'``; :class:`~custom_pose.tracking.VideoPoseTracker`
