@@ -219,15 +219,17 @@ class VideoPoseTracker:
             keypoints (np.ndarray): (N, K, 2). scores (np.ndarray): (N, K).
 
         Returns:
-            list[PoseInstance]: As :meth:`__call__`.
+            list[PoseInstance]: As :meth:`__call__`, less the poses the
+            propagator rejects (slid onto another animal, see
+            :class:`BoxPropagator`'s ``max_shift``).
         """
         t0 = time.perf_counter()
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         fits = self.propagator.update(frame, keypoints, scores, boxes,
                                       sources)
         if not fits.all():  # poses that slid onto another animal
-            boxes, keypoints, scores = boxes[fits], keypoints[fits], \
-                scores[fits]
+            boxes, keypoints, scores = boxes[fits], \
+                np.asarray(keypoints)[fits], np.asarray(scores)[fits]
             sources = [s for s, f in zip(sources, fits) if f]
         t1 = time.perf_counter()
         if self.tracker is not None:
