@@ -13,6 +13,7 @@ box can be searched: windows of a few sizes slide over it
 (:meth:`~custom_pose.tracking.VideoPoseTracker`), so a small animal is found
 in a large frame.
 """
+from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -139,6 +140,34 @@ def bbox_from_keypoints(keypoints: np.ndarray,
     return box
 
 
+def keypoint_center(keypoints: np.ndarray, scores: np.ndarray,
+                    kpt_thr: float = 0.3) -> Optional[np.ndarray]:
+    """Centre (2, ) of the box of a pose's labelled keypoints, ``None``
+    without any."""
+    keypoints = np.asarray(keypoints, np.float32).reshape(-1, 2)
+    labelled = (np.asarray(scores).reshape(-1) > kpt_thr) & \
+        np.isfinite(keypoints).all(axis=1)
+    if not labelled.any():
+        return None
+    pts = keypoints[labelled]
+    return (pts.min(axis=0) + pts.max(axis=0)) / 2
+
+
+@dataclass
+class _Followed:
+    """One animal :class:`BoxPropagator` follows: its last pose, the box
+    that pose was estimated in (``None`` for a start box), the pose's
+    centre and velocity (pixels per frame), and, while its poses are
+    rejected, the frames it has moved on by its velocity alone."""
+    keypoints: np.ndarray
+    scores: np.ndarray
+    previous: Optional[np.ndarray]
+    center: Optional[np.ndarray]
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    moves: int = 0  # frames of velocity since ``center`` was measured
+    coasting: int = 0
+
+
 class BoxPropagator:
     """Boxes of the animals to estimate in each frame of a video.
 
@@ -148,9 +177,10 @@ class BoxPropagator:
     estimated in the boxes :meth:`boxes` gave; a pose whose mean keypoint
     score is at least ``min_mean_score`` gives the next frame's box
     (:func:`bbox_from_keypoints`, source ``'propagated'``). A pose below it
-    is lost: with a detector, the detector runs on the next frame and its
-    boxes that overlap no propagated box (IoU < ``nms_iou``) are added (two
-    poses on one animal, below, also mean an animal is lost);
+    is lost: with a detector, the detector runs on the next frame, its
+    boxes replace the propagated boxes they overlap (``reseed``) and the
+    others are added (two poses on one animal, below, also mean an animal
+    is lost);
     without one, when no pose is left the start box is used again, with
     ``search_scales`` also the windows of :func:`search_windows` over it
     (source ``'search'``; :class:`~custom_pose.tracking.VideoPoseTracker`
@@ -196,6 +226,23 @@ class BoxPropagator:
             animal loses those keypoints' scores, and without this limit
             the next box would be cut further until it holds only a head.
             Defaults to 0.1.
+        max_shift (float): Where a propagated box overlaps another box of
+            the frame (one animal walks past another), a pose whose centre
+            lies further than this fraction of its box's width or height
+            from where the animal's motion puts it has slid onto the other
+            animal: it is rejected (:meth:`update` returns ``False`` for
+            it) and the animal's box moves on with its velocity instead,
+            until a pose in it fits the motion again (see
+            :meth:`motion_offsets`). 0 turns this off.
+            Defaults to 0.2.
+        max_coast (int): Frames a box moves on by its velocity alone before
+            the animal counts as lost. Defaults to 25.
+        reseed (bool): When the detector runs, its boxes replace the
+            propagated boxes they overlap (one each, Hungarian matching on
+            IoU, ``scipy.optimize.linear_sum_assignment``): where two
+            animals meet, a propagated box can hold both or slide onto the
+            other, a detection holds one. ``False``: such detections are
+            dropped and the propagated boxes stay. Defaults to True.
     """
 
     def __init__(self,
@@ -211,7 +258,10 @@ class BoxPropagator:
                  redetect_interval: int = 0,
                  nms_iou: float = 0.5,
                  search_scales: Sequence[float] = (),
-                 max_shrink: float = 0.1) -> None:
+                 max_shrink: float = 0.1,
+                 max_shift: float = 0.2,
+                 max_coast: int = 25,
+                 reseed: bool = True) -> None:
         if start not in START_SOURCES:
             raise ValueError(
                 f'start must be one of {START_SOURCES}, got {start!r}')
@@ -230,6 +280,9 @@ class BoxPropagator:
                              f'of the start box), got {search_scales}')
         if not 0 <= max_shrink < 1:
             raise ValueError(f'max_shrink must be in [0, 1), got {max_shrink}')
+        if max_shift < 0 or max_coast < 0:
+            raise ValueError('max_shift and max_coast must be >= 0, got '
+                             f'{max_shift} and {max_coast}')
         if search_scales and start == 'detector':
             raise ValueError('search_scales: the detector gives the start '
                              'boxes, there is nothing to search')
@@ -247,13 +300,16 @@ class BoxPropagator:
         self.nms_iou = float(nms_iou)
         self.search_scales = search_scales
         self.max_shrink = float(max_shrink)
+        self.max_shift = float(max_shift)
+        self.max_coast = int(max_coast)
+        self.reseed = bool(reseed)
         self.reset()
 
     def reset(self) -> None:
         """Forget the previous poses (the next frame uses the start boxes)."""
-        # keypoints, scores and (for a propagated one) the box of each pose
-        self._poses: List[Tuple[np.ndarray, np.ndarray,
-                                Optional[np.ndarray]]] = []
+        self._poses: List[_Followed] = []
+        # the propagated boxes :meth:`boxes` gave, and whom they follow
+        self._given: List[Tuple[np.ndarray, _Followed]] = []
         self._frame_size: Optional[Tuple[int, int]] = None
         self.frame_index = 0
 
@@ -312,6 +368,21 @@ class BoxPropagator:
                                    self.kpt_thr, self.enlarge,
                                    self.min_keypoints, min_size)
 
+    def _next_box(self, followed: _Followed,
+                  size: Tuple[int, int]) -> Optional[np.ndarray]:
+        """The next box of a followed animal: its pose's box, or while it is
+        coasting its last box moved on by its velocity."""
+        if not followed.coasting:
+            return self.pose_box(followed.keypoints, followed.scores, size,
+                                 followed.previous)
+        if followed.coasting > self.max_coast:
+            return None
+        box = clip_bbox(followed.previous + np.tile(followed.velocity, 2),
+                        size)
+        if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+            return None  # it left the frame
+        return box
+
     def boxes(self, frame: np.ndarray) -> Tuple[np.ndarray, List[str]]:
         """Boxes to estimate poses in, for ``frame``.
 
@@ -327,27 +398,38 @@ class BoxPropagator:
         propagated = []
         lost = False
         if self.propagate and self._frame_size == size:
-            for kpts, scores, previous in self._poses:
-                box = self.pose_box(kpts, scores, size, previous)
+            for followed in self._poses:
+                box = self._next_box(followed, size)
                 if box is None:
                     lost = True
                 else:
-                    propagated.append([*box, float(np.mean(scores))])
+                    propagated.append(
+                        ([*box, float(np.mean(followed.scores))], followed))
         else:
             lost = True  # first frame, no propagation, or a new frame size
         self.frame_index += 1
-        if len(propagated) > 1:  # two poses on one animal: keep the surer
+        # two poses on one animal: keep the surer (a box moving on by its
+        # velocity is no pose and stays)
+        posed = [i for i, (_, f) in enumerate(propagated) if not f.coasting]
+        if len(posed) > 1:
             from mmpose.evaluation.functional import nms
-            keep = sorted(nms(np.array(propagated), self.nms_iou))
+            keep = [posed[i] for i in nms(
+                np.array([propagated[i][0] for i in posed]), self.nms_iou)]
+            keep += [i for i in range(len(propagated)) if i not in posed]
             lost |= len(keep) < len(propagated)  # the other animal is lost
-            propagated = [propagated[i] for i in keep]
-        boxes = np.asarray(propagated, np.float32).reshape(-1, 5)[:, :4]
+            propagated = [propagated[i] for i in sorted(keep)]
+        boxes = np.asarray([b for b, _ in propagated],
+                           np.float32).reshape(-1, 5)[:, :4]
+        self._given = [(b.copy(), f) for b, (_, f) in zip(boxes, propagated)]
         sources = ['propagated'] * len(boxes)
         if self.start == 'detector':
             due = self.redetect_interval > 0 and \
                 (self.frame_index - 1) % self.redetect_interval == 0
             if lost or due or not len(boxes):
                 det, det_sources = self.start_boxes(frame)
+                if len(boxes) and len(det) and self.reseed:
+                    det, det_sources = self._reseed(boxes, sources, det,
+                                                    det_sources)
                 if len(boxes) and len(det):
                     det = det[box_iou(det, boxes).max(axis=1) <= self.nms_iou]
                     det_sources = det_sources[:len(det)]
@@ -357,12 +439,31 @@ class BoxPropagator:
             boxes, sources = self.start_boxes(frame)
         return boxes, sources
 
+    def _reseed(self, boxes: np.ndarray, sources: List[str],
+                det: np.ndarray, det_sources: List[str]
+                ) -> Tuple[np.ndarray, List[str]]:
+        """Put each detection in place of the propagated box it overlaps
+        most (``reseed``; ``boxes`` and ``sources`` are changed in place);
+        the detections left over."""
+        from scipy.optimize import linear_sum_assignment
+        iou = box_iou(det, boxes)
+        rows, cols = linear_sum_assignment(-iou)
+        hit = [(r, c) for r, c in zip(rows, cols) if iou[r, c] > 0]
+        for r, c in hit:
+            boxes[c] = det[r]
+            sources[c] = det_sources[r]
+        # a replaced box no longer follows its animal's motion
+        self._given = [(b, f) for b, f in self._given
+                       if any(np.array_equal(b, x) for x in boxes)]
+        rest = sorted(set(range(len(det))) - {r for r, _ in hit})
+        return det[rest], [det_sources[r] for r in rest]
+
     def update(self,
                frame: np.ndarray,
                keypoints: np.ndarray,
                scores: np.ndarray,
                boxes: Optional[np.ndarray] = None,
-               sources: Optional[Sequence[str]] = None) -> None:
+               sources: Optional[Sequence[str]] = None) -> np.ndarray:
         """Record the poses estimated in the boxes of :meth:`boxes`.
 
         Args:
@@ -371,7 +472,14 @@ class BoxPropagator:
             scores (np.ndarray): (N, K) scores.
             boxes (np.ndarray, optional): (N, 4) the boxes they were
                 estimated in, and ``sources`` their sources: the propagated
-                ones limit how fast the next boxes shrink (``max_shrink``).
+                ones limit how fast the next boxes shrink (``max_shrink``)
+                and carry the motion of the animal they follow
+                (``max_shift``).
+
+        Returns:
+            np.ndarray: (N, ) bool, ``False`` for a pose that slid onto
+            another animal (see ``max_shift``): drop it, its animal's box
+            moves on by its velocity.
         """
         h, w = frame.shape[:2]
         self._frame_size = (w, h)
@@ -382,5 +490,78 @@ class BoxPropagator:
                 np.asarray(b, np.float32) if s == 'propagated' else None
                 for b, s in zip(boxes, sources)
             ]
-        self._poses = [(np.asarray(k, np.float32), np.asarray(s, np.float32),
-                        p) for k, s, p in zip(keypoints, scores, previous)]
+        fits = ~(self.motion_offsets(keypoints, scores, boxes, sources) >
+                 self.max_shift)
+        self._poses = []
+        for i in range(n):
+            kpts = np.asarray(keypoints[i], np.float32)
+            sc = np.asarray(scores[i], np.float32)
+            center = keypoint_center(kpts, sc, self.kpt_thr)
+            new = _Followed(kpts, sc, previous[i], center)
+            before = self._follows(previous[i])
+            if before is not None and not fits[i]:
+                # moves on by its velocity; the pose belongs to another
+                before.previous = previous[i]
+                before.moves += 1
+                before.coasting += 1
+                new = before
+            elif before is not None and before.center is not None and \
+                    center is not None:
+                step = (center - before.center) / (before.moves + 1)
+                new.velocity = step if not before.velocity.any() else \
+                    0.5 * before.velocity + 0.5 * step
+            self._poses.append(new)
+        self._given = []
+        return fits
+
+    def _follows(self, box: Optional[np.ndarray]) -> Optional[_Followed]:
+        """The animal a propagated box given by :meth:`boxes` follows."""
+        if box is None:
+            return None
+        for given, followed in self._given:
+            if np.array_equal(given, box):
+                return followed
+        return None
+
+    def motion_offsets(self,
+                       keypoints: np.ndarray,
+                       scores: np.ndarray,
+                       boxes: Optional[np.ndarray] = None,
+                       sources: Optional[Sequence[str]] = None
+                       ) -> np.ndarray:
+        """How far each pose of the boxes of :meth:`boxes` lies from where
+        its animal's motion puts it (see ``max_shift``).
+
+        Only for a pose estimated in a propagated box that overlaps another
+        box of the frame (one animal near another), whose animal's centre
+        and velocity are known: the distance of the pose's centre from the
+        last centre moved on by the velocity, as a fraction of the box's
+        width or height (the larger). Above ``max_shift``, the pose slid
+        onto the other animal.
+
+        Args:
+            keypoints (np.ndarray): (N, K, 2). scores (np.ndarray): (N, K).
+            boxes (np.ndarray, optional): (N, 4) the boxes they were
+                estimated in, and ``sources`` their sources (without them
+                no pose is checked).
+
+        Returns:
+            np.ndarray: (N, ) float, NaN for a pose not checked.
+        """
+        n = len(keypoints)
+        offsets = np.full(n, np.nan)
+        if self.max_shift <= 0 or boxes is None or sources is None or n < 2:
+            return offsets
+        boxes = np.asarray(boxes, np.float32).reshape(n, 4)
+        overlap = box_iou(boxes, boxes) > 0
+        np.fill_diagonal(overlap, False)
+        for i in np.flatnonzero(overlap.any(axis=1)):
+            before = self._follows(boxes[i]) \
+                if sources[i] == 'propagated' else None
+            center = keypoint_center(keypoints[i], scores[i], self.kpt_thr)
+            if before is None or before.center is None or center is None:
+                continue
+            expected = before.center + (before.moves + 1) * before.velocity
+            size = np.maximum(boxes[i, 2:] - boxes[i, :2], 1.0)
+            offsets[i] = float((np.abs(center - expected) / size).max())
+        return offsets

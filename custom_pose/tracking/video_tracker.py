@@ -122,10 +122,14 @@ class VideoPoseTracker:
 
     def _drop_duplicates(
             self, boxes: np.ndarray, sources: List[str], kpts: np.ndarray,
-            scores: np.ndarray
+            scores: np.ndarray, offsets: np.ndarray
     ) -> Tuple[np.ndarray, List[str], np.ndarray, np.ndarray]:
         """Keep the surer of two poses of one animal (OKS above
-        ``duplicate_oks``)."""
+        ``duplicate_oks``). ``offsets``: the propagator's
+        :meth:`~BoxPropagator.motion_offsets`; a pose that fits its
+        animal's motion is its animal's, not a duplicate, and stays; one
+        that slid stays too (the propagator rejects it and moves its
+        animal's box on) and drops no other pose."""
         if len(kpts) < 2:
             return boxes, sources, kpts, scores
         k = kpts.shape[1]
@@ -136,9 +140,12 @@ class VideoPoseTracker:
             sigmas, thr = np.full(k, DEFAULT_SIGMA), self.propagator.kpt_thr
         oks = np.nan_to_num(keypoint_oks(kpts, scores, kpts, scores, sigmas,
                                          thr))
-        keep: List[int] = []
+        checked = np.isfinite(offsets)
+        slid = checked & (offsets > self.propagator.max_shift)
+        keep: List[int] = [int(i) for i in np.flatnonzero(checked)]
         for i in np.argsort(-scores.mean(axis=1), kind='stable'):
-            if all(oks[i, j] <= self.duplicate_oks for j in keep):
+            if not checked[i] and all(oks[i, j] <= self.duplicate_oks
+                                      for j in keep if not slid[j]):
                 keep.append(int(i))
         if len(keep) == len(kpts):
             return boxes, sources, kpts, scores
@@ -186,8 +193,10 @@ class VideoPoseTracker:
                     frame, boxes, sources, kpts, scores)
             if self.propagator.propagate and self.refine_start:
                 self._refine(frame, boxes, sources, kpts, scores)
+            offsets = self.propagator.motion_offsets(kpts, scores, boxes,
+                                                     sources)
             boxes, sources, kpts, scores = self._drop_duplicates(
-                boxes, sources, kpts, scores)
+                boxes, sources, kpts, scores, offsets)
         else:
             kpts = np.zeros((0, 0, 2), np.float32)
             scores = np.zeros((0, 0), np.float32)
@@ -210,11 +219,18 @@ class VideoPoseTracker:
             keypoints (np.ndarray): (N, K, 2). scores (np.ndarray): (N, K).
 
         Returns:
-            list[PoseInstance]: As :meth:`__call__`.
+            list[PoseInstance]: As :meth:`__call__`, less the poses the
+            propagator rejects (slid onto another animal, see
+            :class:`BoxPropagator`'s ``max_shift``).
         """
         t0 = time.perf_counter()
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-        self.propagator.update(frame, keypoints, scores, boxes, sources)
+        fits = self.propagator.update(frame, keypoints, scores, boxes,
+                                      sources)
+        if not fits.all():  # poses that slid onto another animal
+            boxes, keypoints, scores = boxes[fits], \
+                np.asarray(keypoints)[fits], np.asarray(scores)[fits]
+            sources = [s for s, f in zip(sources, fits) if f]
         t1 = time.perf_counter()
         if self.tracker is not None:
             ids = self.tracker.update(keypoints, scores, boxes)

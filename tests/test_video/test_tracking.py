@@ -89,7 +89,9 @@ def test_propagation_falls_back_to_the_detector():
         calls.append(len(calls))
         return np.array([[100, 100, 200, 200], [400, 300, 500, 420]])
 
-    prop = BoxPropagator('detector', detector=detector, min_mean_score=0.5)
+    # reseed=False: see test_detections_reseed_a_box_holding_two_animals
+    prop = BoxPropagator('detector', detector=detector, min_mean_score=0.5,
+                         reseed=False)
     boxes, sources = prop.boxes(FRAME)
     assert sources == ['detector', 'detector'] and len(calls) == 1
     good = np.array([[110, 110], [190, 190]], np.float32)
@@ -373,6 +375,82 @@ def test_two_crossing_animals_keep_their_ids(seed, same_shape):
             ids_of[animal].add(int(track_id))
     assert ids_of[0] != ids_of[1]
     assert len(ids_of[0]) == 1 and len(ids_of[1]) == 1, ids_of
+
+
+def _rect_pose(cx, cy, w=80, h=40):
+    """Four keypoints at the corners of a ``w`` x ``h`` body at (cx, cy)."""
+    return np.array([[cx - w / 2, cy - h / 2], [cx + w / 2, cy - h / 2],
+                     [cx - w / 2, cy + h / 2], [cx + w / 2, cy + h / 2]])
+
+
+def _boxes_of(*poses):
+    return np.array([[*p.min(axis=0) - 10, *p.max(axis=0) + 10]
+                     for p in poses])
+
+
+@pytest.mark.parametrize('max_shift', [0.2, 0.0])
+def test_pose_sliding_onto_a_crossing_animal_is_rejected(max_shift):
+    """Two animals walk towards each other at 5 px/frame; when their boxes
+    overlap, the pose estimated in the first one's box lands on the second
+    (the crop holds both, the model sees the front animal). With
+    ``max_shift`` that pose does not fit the first animal's motion: it is
+    rejected and the first animal's box moves on by its velocity; without
+    it (0) the box jumps onto the second animal."""
+    scores = np.full((2, 4), 0.9)
+    prop = BoxPropagator('detector',
+                         detector=lambda f: _boxes_of(_rect_pose(100, 200),
+                                                      _rect_pose(220, 200)),
+                         max_shift=max_shift, reseed=False)
+    for t in range(4):
+        poses = np.stack([_rect_pose(100 + 5 * t, 200),
+                          _rect_pose(220 - 5 * t, 200)])
+        boxes, sources = prop.boxes(FRAME)
+        assert len(boxes) == 2
+        fits = prop.update(FRAME, poses, scores, boxes, sources)
+        assert fits.all()
+    boxes, sources = prop.boxes(FRAME)  # t = 4: the boxes overlap
+    assert sources == ['propagated'] * 2
+    assert boxes[0, 2] > boxes[1, 0]
+    slid = np.stack([_rect_pose(200, 200), _rect_pose(200, 200)])
+    fits = prop.update(FRAME, slid, scores, boxes, sources)
+    boxes, sources = prop.boxes(FRAME)
+    centers = [(box[:2] + box[2:]) / 2
+               for box, source in zip(boxes, sources)
+               if source == 'propagated']
+    if max_shift:
+        assert fits.tolist() == [False, True]
+        # the first animal's box moved on by its velocity (5 px), the
+        # second one's followed its pose
+        np.testing.assert_allclose(centers, [[120, 200], [200, 200]],
+                                   atol=1)
+    else:
+        assert fits.all()
+        # both boxes on the second animal (one of them dropped as a
+        # duplicate): the first animal's box is gone
+        np.testing.assert_allclose(centers, [[200, 200]], atol=1)
+
+
+@pytest.mark.parametrize('reseed', [True, False])
+def test_detections_reseed_a_box_holding_two_animals(reseed):
+    """A propagated box grew over two neighbouring animals (its pose has
+    keypoints on both); when the detector runs, its box of the first
+    animal takes that box's place (``reseed``); without it the wide box
+    stays."""
+    a, b = _rect_pose(100, 200), _rect_pose(200, 200)
+    prop = BoxPropagator('detector', detector=lambda f: _boxes_of(a, b),
+                         redetect_interval=1, reseed=reseed)
+    boxes, sources = prop.boxes(FRAME)
+    wide = np.concatenate([a[:2], b[2:]])  # keypoints on both animals
+    prop.update(FRAME, np.stack([wide, b]), np.full((2, 4), 0.9), boxes,
+                sources)
+    boxes, sources = prop.boxes(FRAME)
+    kept_wide = [bool(box[2] - box[0] > 200) for box in boxes]
+    if reseed:
+        assert not any(kept_wide)
+        np.testing.assert_allclose(np.sort(boxes, axis=0),
+                                   np.sort(_boxes_of(a, b), axis=0))
+    else:
+        assert any(kept_wide)
 
 
 def test_iou_fallback_and_max_age():
