@@ -75,6 +75,19 @@ def _fallback_meta(num_keypoints: int) -> dict:
         skeleton_links=[])
 
 
+def _build_pose_estimator(cfg: Config, config_name: str) -> nn.Module:
+    """``cfg.model`` built in the config's default scope; a model that does
+    not build is one :class:`ModelConfigError` line naming the config."""
+    from mmpose.models.builder import build_pose_estimator
+    init_default_scope(cfg.get('default_scope', 'mmpose') or 'mmpose')
+    try:
+        return build_pose_estimator(cfg.model)
+    except Exception as exc:  # noqa: BLE001 - explained in one line
+        raise ModelConfigError(
+            f'cannot build the model of {config_name}: {first_line(exc)}'
+        ) from None
+
+
 def init_pose_model(config: Union[str, Config],
                     checkpoint: str,
                     device: Optional[str] = None,
@@ -106,7 +119,6 @@ def init_pose_model(config: Union[str, Config],
     """
     import custom_pose  # noqa: F401  registers modules and safe globals
     from mmpose.apis.inference import dataset_meta_from_config
-    from mmpose.models.builder import build_pose_estimator
 
     config_name = config if isinstance(config, str) else 'the config'
     cfg = copy.deepcopy(load_config(config, cfg_options, 'pose config'))
@@ -117,13 +129,7 @@ def init_pose_model(config: Union[str, Config],
     cfg.model.train_cfg = None
     ckpt = load_checkpoint_file(checkpoint)  # fail fast before building
 
-    init_default_scope(cfg.get('default_scope', 'mmpose') or 'mmpose')
-    try:
-        model = build_pose_estimator(cfg.model)
-    except Exception as exc:  # noqa: BLE001 - explained in one line
-        raise ModelConfigError(
-            f'cannot build the model of {config_name}: {first_line(exc)}'
-        ) from None
+    model = _build_pose_estimator(cfg, config_name)
     model = revert_sync_batchnorm(model)
     model_k = model_num_keypoints(model)
     ckpt_meta = check_checkpoint_keypoints(ckpt, checkpoint, model_k,
@@ -187,18 +193,11 @@ def save_untrained_checkpoint(config: Union[str, Config],
     """
     import custom_pose  # noqa: F401  registers modules
     from mmengine.runner import save_checkpoint, set_random_seed
-    from mmpose.models.builder import build_pose_estimator
 
     config_name = config if isinstance(config, str) else 'the config'
     cfg = load_config(config, cfg_options, 'pose config')
     set_random_seed(int(seed))
-    init_default_scope(cfg.get('default_scope', 'mmpose') or 'mmpose')
-    try:
-        model = build_pose_estimator(cfg.model)
-    except Exception as exc:  # noqa: BLE001 - explained in one line
-        raise ModelConfigError(
-            f'cannot build the model of {config_name}: {first_line(exc)}'
-        ) from None
+    model = _build_pose_estimator(cfg, config_name)
     model.init_weights()
     save_checkpoint(
         dict(state_dict=model.state_dict(), meta=dict(seed=int(seed))), out)
