@@ -91,6 +91,24 @@ def read_tree(root) -> dict:
     return out
 
 
+def read_video(path):
+    """All frames, fps and (w, h) of a video as OpenCV decodes it."""
+    import cv2
+    cap = cv2.VideoCapture(str(path))
+    assert cap.isOpened(), path
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    return frames, fps, size
+
+
 @pytest.fixture
 def config_path():
     def _path(name: str) -> str:

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import read_video
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VIDEO_DEMO = REPO_ROOT / 'demo' / 'top_down_video_demo_full_frame_without_det.py'
@@ -35,23 +36,6 @@ DOG, PERSON = 16, 0  # COCO label indices
 # ---------------------------------------------------------------------------
 # helpers and fixtures
 # ---------------------------------------------------------------------------
-def _read_video(path):
-    """All frames, fps and (w, h) of a video as OpenCV decodes it."""
-    cap = cv2.VideoCapture(str(path))
-    assert cap.isOpened(), path
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
-            int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames, fps, size
-
-
 def _env():
     """Subprocess environment: headless, one thread per process."""
     env = dict(os.environ)
@@ -247,7 +231,7 @@ def test_batched_inference_matches_mmpose(assets, animal_model):
     from custom_pose.apis import TopdownBatchInferencer
     from mmpose.apis import inference_topdown
 
-    frames = _read_video(assets['clip'])[0][:4]
+    frames = read_video(assets['clip'])[0][:4]
     model = animal_model
     fast = TopdownBatchInferencer(model, batch_size=3)  # batches of 3 + 1
     assert fast.fast and fast.vector_decode
@@ -327,7 +311,7 @@ def test_frame_reader_policies(assets):
     the newest frame; the rest are dropped and counted."""
     from custom_pose.apis import ThreadedFrameReader, open_video_file
 
-    reference = _read_video(assets['clip'])[0]
+    reference = read_video(assets['clip'])[0]
     with ThreadedFrameReader(
             open_video_file(str(assets['clip'])), drop_stale=False,
             max_queue=2) as reader:
@@ -372,8 +356,8 @@ def test_video_demo_end_to_end(assets, animal_model, tmp_path):
         rf'{re.escape(prog)}: 12 frames in \d+\.\d s \(\d+\.\d frames/s\) '
         r'on cpu, pytorch', out.splitlines()[0]), out
 
-    frames_in, fps_in, size_in = _read_video(assets['clip'])
-    frames_out, fps_out, size_out = _read_video(tmp_path / 'vis' /
+    frames_in, fps_in, size_in = read_video(assets['clip'])
+    frames_out, fps_out, size_out = read_video(tmp_path / 'vis' /
                                                 'vis_clip.mp4')
     assert len(frames_out) == len(frames_in) == 12
     assert fps_out == pytest.approx(fps_in)
@@ -429,7 +413,7 @@ def test_run_video_returns_its_statistics(assets, tmp_path):
     assert stats.fps == pytest.approx(5 / stats.seconds)
     assert stats.out_video == str(out / 'vis_clip.mp4')
     assert stats.out_json == str(out / 'vis_clip.json')
-    assert len(_read_video(stats.out_video)[0]) == 5
+    assert len(read_video(stats.out_video)[0]) == 5
     with open(stats.out_json) as f:
         preds = json.load(f)
     assert [fr['frame_id'] for fr in preds['frames']] == list(range(5))
@@ -570,8 +554,8 @@ def test_webcam_demo_on_a_video_file(assets, tmp_path):
     ], cwd=tmp_path)
     assert rc == 0, err
     assert 'Traceback' not in err
-    frames_in, fps_in, size_in = _read_video(assets['short_clip'])
-    frames_out, fps_out, size_out = _read_video(tmp_path / 'out' /
+    frames_in, fps_in, size_in = read_video(assets['short_clip'])
+    frames_out, fps_out, size_out = read_video(tmp_path / 'out' /
                                                 'webcam.mp4')
     assert len(frames_out) == len(frames_in) == 5
     assert fps_out == pytest.approx(fps_in)
@@ -600,8 +584,8 @@ def test_webcam_demo_frames_without_detections_pass_unchanged(
     ], cwd=tmp_path)
     assert rc == 0, err
     assert 'detections (bbox_thr 1): none' in out
-    frames_in = _read_video(assets['short_clip'])[0]
-    frames_out = _read_video(tmp_path / 'same.mp4')[0]
+    frames_in = read_video(assets['short_clip'])[0]
+    frames_out = read_video(tmp_path / 'same.mp4')[0]
     assert len(frames_out) == len(frames_in)
     for fi, fo in zip(frames_in, frames_out):
         assert np.abs(fi.astype(int) - fo.astype(int)).mean() < 3
@@ -636,6 +620,6 @@ def test_webcam_demo_ctrl_c_finalises_the_video(assets, tmp_path):
     assert 'Traceback' not in err
     assert 'stopped by Ctrl-C' in out
     written = int(out.split('output: partial.mp4 (')[1].split()[0])
-    frames, fps, size = _read_video(tmp_path / 'partial.mp4')
+    frames, fps, size = read_video(tmp_path / 'partial.mp4')
     assert 0 < len(frames) == written < 300
     assert size == (96, 64) and fps == pytest.approx(20.0)

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import read_tree
+from conftest import read_tree, read_video
 from custom_pose.datasets import synthetic as syn
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -194,23 +194,11 @@ def test_clip_reads_back(tmp_path):
     assert max(paws) - min(paws) > 10
 
 
-def _read_video(path):
-    cap = cv2.VideoCapture(path)
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
-
-
 def test_arena_clip_two_small_animals_cross(tmp_path):
     info = syn.make_arena_clip(
         str(tmp_path), seed=2, num_frames=30, fps=10, image_size=(320, 240))
     assert info['categories'] == ['sheep', 'cow']
-    frames = _read_video(info['video'])
+    frames = read_video(info['video'])[0]
     assert len(frames) == 30 and frames[0].shape == (240, 320, 3)
     gt = syn.read_arena_keypoints(info['keypoints_file'])
     assert gt['video'] == info['video'] and gt['fps'] == 10

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import read_video
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WEBCAM_DEMO = REPO_ROOT / 'demo' / 'webcam_demo.py'
@@ -74,13 +75,7 @@ def test_run_video_track_box_smoothing_json(res18_files, arena, tmp_path):
 def _garbled_avi(src, dst, bad):
     """Copy ``src`` into an MJPG AVI and garble the JPEG data of the frames
     in ``bad`` (their chunks keep their size, so the rest decodes)."""
-    cap = cv2.VideoCapture(str(src))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
+    frames = read_video(src)[0]
     h, w = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*'MJPG'),
                              25.0, (w, h))
