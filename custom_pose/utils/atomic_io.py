@@ -56,9 +56,15 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def reserve_temp_path(path: str) -> str:
+def reserve_temp_path(path: str, suffix: str = TEMP_SUFFIX) -> str:
     """Create an empty temporary file beside ``path`` (its folder is created
     if needed) with :func:`new_file_mode` permissions.
+
+    Args:
+        path (str): The file the temporary file will replace.
+        suffix (str): End of the temporary file's name (writers that
+            choose their format by the extension need it there, e.g.
+            ``'.tmp.pkg.slp'``). Defaults to :data:`TEMP_SUFFIX`.
 
     Returns:
         str: The temporary file; hand it to :func:`commit_temp_path` once it
@@ -67,7 +73,7 @@ def reserve_temp_path(path: str) -> str:
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
-        prefix=f'.{osp.basename(path)}.', suffix=TEMP_SUFFIX, dir=folder)
+        prefix=f'.{osp.basename(path)}.', suffix=suffix, dir=folder)
     os.close(fd)
     os.chmod(tmp, new_file_mode())
     return tmp

@@ -13,9 +13,7 @@ Also here: the error raised for unusable files (:class:`KeypointFormatError`),
 the checks every format shares (keypoint names, skeleton, image files) and
 the all-or-nothing writing of several files.
 """
-import os
 import os.path as osp
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import (Dict, Iterator, List, Optional, Sequence, Tuple, Union)
@@ -23,6 +21,8 @@ from typing import (Dict, Iterator, List, Optional, Sequence, Tuple, Union)
 import numpy as np
 
 from ...errors import CustomPoseError
+from ...utils.atomic_io import (TEMP_SUFFIX, commit_temp_path,
+                                discard_temp_path, reserve_temp_path)
 from ..animalpose_format import read_image_size
 
 __all__ = [
@@ -311,12 +311,6 @@ def atomic_output() -> Iterator['_AtomicFiles']:
     files.commit()
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 class _AtomicFiles:
     """Temporary files waiting to replace their targets."""
 
@@ -325,18 +319,11 @@ class _AtomicFiles:
 
     def temp_path(self, path: str) -> str:
         """A new temporary file beside ``path`` that replaces it on commit
-        (for writers that need a file name, e.g. sleap-io's)."""
-        out_dir = osp.dirname(osp.abspath(path))
-        os.makedirs(out_dir, exist_ok=True)
-        base, ext = osp.basename(path), ''
-        for suffix in ('.pkg.slp', '.slp', '.h5'):
-            if base.endswith(suffix):
-                base, ext = base[:-len(suffix)], suffix
-                break
-        fd, tmp = tempfile.mkstemp(
-            prefix=f'.{base}.', suffix=f'.tmp{ext}', dir=out_dir)
-        os.close(fd)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's files are 0600
+        (for writers that need a file name, e.g. sleap-io's, which reads
+        the format from the extension)."""
+        ext = next((suffix for suffix in ('.pkg.slp', '.slp', '.h5')
+                    if path.endswith(suffix)), '')
+        tmp = reserve_temp_path(path, TEMP_SUFFIX + ext)
         self._pending.append((tmp, path))
         return tmp
 
@@ -351,11 +338,10 @@ class _AtomicFiles:
 
     def commit(self) -> None:
         for tmp, path in self._pending:
-            os.replace(tmp, path)
+            commit_temp_path(tmp, path)
         self._pending = []
 
     def discard(self) -> None:
         for tmp, _ in self._pending:
-            if osp.exists(tmp):
-                os.remove(tmp)
+            discard_temp_path(tmp)
         self._pending = []
