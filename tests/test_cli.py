@@ -314,3 +314,19 @@ def test_silence_opencv_log_on_opencv_4_and_5():
     assert not silence_opencv_log(types.SimpleNamespace())
     assert calls == [('5', 0), ('4', 0)]
     assert silence_opencv_log()  # the OpenCV installed here has one
+
+
+def test_tracking_arguments_reach_the_tracker():
+    """The video demos' --max-age and --init-track-thr end up in the
+    PoseTracker the demo builds (the defaults without them)."""
+    import argparse
+    parser = argparse.ArgumentParser()
+    cli.add_tracking_arguments(parser, detector=False)
+    opts = cli.tracking_options(parser, parser.parse_args(
+        ['--track-box', '--max-age', '5', '--init-track-thr', '0.7']))
+    assert (opts.max_age, opts.init_track_thr) == (5, 0.7)
+    tracker = opts.video_tracker(lambda frame, boxes: None).tracker
+    assert (tracker.max_age, tracker.init_track_thr) == (5, 0.7)
+    default = cli.tracking_options(parser, parser.parse_args([]))
+    assert default.init_track_thr == 0.5
+    assert opts.to_dict()['init_track_thr'] == 0.7

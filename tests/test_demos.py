@@ -344,7 +344,8 @@ def test_video_demo_end_to_end(assets, animal_model, tmp_path):
     rc, out, err = _run(VIDEO_DEMO, [
         assets['animal_cfg'], assets['animal_ckpt'], '--video-path',
         assets['clip'], '--out-video-root', 'vis', '--device', 'cpu',
-        '--batch-size', 5, '--kpt-thr', 0, '--save-predictions', '--show'
+        '--batch-size', 5, '--kpt-thr', 0, '--save-predictions', '--show',
+        '--init-track-thr', -1
     ], cwd=tmp_path)
     assert rc == 0, err
     assert 'Traceback' not in err
@@ -370,6 +371,10 @@ def test_video_demo_end_to_end(assets, animal_model, tmp_path):
     assert preds['keypoint_names'][0] == 'L_Eye'
     assert preds['backend'] == 'pytorch' and preds['undecodable_frames'] == []
     assert preds['tracking']['track_box'] is False
+    # the random model is unsure of every pose (scores ~0); with
+    # --init-track-thr -1 its poses still start and keep a track (by
+    # default they get id -1)
+    assert preds['tracking']['init_track_thr'] == -1
     # one pose per frame, in the whole frame, one track, not smoothed
     insts = [fr['instances'] for fr in preds['frames']]
     assert all(len(i) == 1 for i in insts)

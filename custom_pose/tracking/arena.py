@@ -206,6 +206,9 @@ def _identity_run(frames_out: List[List[PoseInstance]], gt: dict,
         id_switches=count_id_switches(track, both),
         id_switches_all_frames=count_id_switches(track),
         animals_followed=int((pose_idx[both] >= 0).sum()),
+        # followed by a pose with a track id (an unsure pose where the two
+        # animals overlap gets none, see PoseTracker's init_track_thr)
+        animals_with_id=int((track[both] >= 0).sum()),
         animals_to_follow=int(2 * both.sum()),
         poses_per_frame=float(np.mean([len(f) for f in frames_out])),
         track_ids_per_animal=ids_per_animal,
@@ -413,7 +416,8 @@ def render_arena_report(result: dict) -> List[str]:
         f'{i["detector_calls"]} calls): on the {i["two_animal_frames"]} '
         f'frames with two animals, **{i["id_switches"]} identity '
         f'switches**, {i["animals_followed"]} of {i["animals_to_follow"]} '
-        f'animal-frames followed, mean error {_f(i["error"]["mean"], 1)} px; '
+        f'animal-frames followed ({i["animals_with_id"]} by a pose with '
+        f'a track id), mean error {_f(i["error"]["mean"], 1)} px; '
         f'track ids per animal {i["track_ids_per_animal"]}.'
     ]
     sm = result['smoothing']

@@ -40,6 +40,8 @@ class TrackingOptions:
         kpt_thr (float): A keypoint above this score is labelled (boxes,
             OKS, smoothing gate).
         max_age (int): Frames a track survives unmatched.
+        init_track_thr (float): Mean keypoint score a pose needs to start a
+            track or move one on (see :class:`PoseTracker`).
         redetect_interval (int): With a detector and ``track_box``, also run
             it every this many frames (0: only when a pose is lost).
         max_search_poses (int): Poses kept from a search.
@@ -53,6 +55,7 @@ class TrackingOptions:
     min_mean_score: float = 0.3
     kpt_thr: float = 0.3
     max_age: int = 30
+    init_track_thr: float = 0.5
     redetect_interval: int = 0
     max_search_poses: int = 1
     smooth: str = 'none'
@@ -90,7 +93,8 @@ class TrackingOptions:
             redetect_interval=self.redetect_interval,
             search_scales=() if start == 'detector' else self.search_scales)
         tracker = PoseTracker.from_dataset_meta(
-            dataset_meta or {}, kpt_thr=self.kpt_thr, max_age=self.max_age)
+            dataset_meta or {}, kpt_thr=self.kpt_thr, max_age=self.max_age,
+            init_track_thr=self.init_track_thr)
         return VideoPoseTracker(
             pose_fn, propagator, tracker,
             max_search_poses=self.max_search_poses)

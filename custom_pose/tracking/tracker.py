@@ -1,7 +1,7 @@
 # Copyright (c) custom_pose contributors. All rights reserved.
 """Track ids across frames: Hungarian matching on OKS, IoU as fallback.
 
-Each track keeps the last pose of one animal and a constant-velocity
+Each track keeps the last sure pose of one animal and a constant-velocity
 estimate of its motion. A new frame's poses are matched to the tracks'
 predicted poses by the Hungarian algorithm (``scipy.optimize.
 linear_sum_assignment``) on the object keypoint similarity (OKS, mmpose's
@@ -9,6 +9,16 @@ linear_sum_assignment``) on the object keypoint similarity (OKS, mmpose's
 an OKS under ``oks_thr``) are matched on the IoU of their boxes. Unmatched
 poses start new tracks; a track unmatched for more than ``max_age`` frames
 ends. With the velocity, two animals whose paths cross keep their ids.
+
+Where two animals cross, a top-down model given a box holding both often
+returns a pose that mixes them. As in ByteTrack (Zhang et al. 2022), a pose
+the model is unsure of (mean keypoint score under ``init_track_thr``) starts
+no track and does not move a track on: it takes the id of the track it
+matches while that track coasts on its velocity from its last sure pose,
+so the animal is found again where it walks out of the crossing. A pose
+whose box overlaps the boxes of two tracks is matched on its keypoints
+only (box IoU cannot tell the two animals apart), if it is unsure not at
+all, and starts no track.
 """
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
@@ -84,14 +94,15 @@ def keypoint_oks(keypoints1: np.ndarray, scores1: np.ndarray,
 
 @dataclass
 class Track:
-    """One followed animal: its last pose, box and motion."""
+    """One followed animal: its last sure pose, box and motion."""
     track_id: int
     keypoints: np.ndarray
     scores: np.ndarray
     bbox: np.ndarray
     velocity: np.ndarray  # (2, ) pixels per frame
-    age: int = 0  # frames since it was last matched
-    hits: int = 1  # frames it was matched in
+    age: int = 0  # frames since its last sure pose (the state coasts)
+    missed: int = 0  # frames since it was last matched (``max_age``)
+    hits: int = 1  # frames its state was updated in
 
     def predicted(self) -> Tuple[np.ndarray, np.ndarray]:
         """Keypoints and box moved on by the velocity to the next frame."""
@@ -128,6 +139,13 @@ class PoseTracker:
         velocity_momentum (float): Weight of the previous velocity when a
             track is updated (0: the last displacement only). Defaults to
             0.5.
+        init_track_thr (float): Mean keypoint score of a sure pose (mmdet's
+            ``ByteTracker`` name): only a sure pose starts a track or moves
+            a track's pose and velocity on. An unsure pose (e.g. one that
+            mixes two animals where they cross) takes the id of the track
+            it matches, which meanwhile coasts on its velocity from its last
+            sure pose, and without a match keeps track id -1. Defaults to
+            0.5.
     """
 
     def __init__(self,
@@ -136,7 +154,8 @@ class PoseTracker:
                  oks_thr: float = 0.3,
                  iou_thr: float = 0.3,
                  max_age: int = 30,
-                 velocity_momentum: float = 0.5) -> None:
+                 velocity_momentum: float = 0.5,
+                 init_track_thr: float = 0.5) -> None:
         if max_age < 0:
             raise ValueError(f'max_age must be >= 0, got {max_age}')
         if not 0 <= velocity_momentum < 1:
@@ -149,6 +168,7 @@ class PoseTracker:
         self.iou_thr = float(iou_thr)
         self.max_age = int(max_age)
         self.velocity_momentum = float(velocity_momentum)
+        self.init_track_thr = float(init_track_thr)
         self.reset()
 
     @classmethod
@@ -178,19 +198,24 @@ class PoseTracker:
         shared = (track.scores > self.kpt_thr) & (scores > self.kpt_thr)
         if not shared.any():
             return track.velocity
-        step = (keypoints[shared] - track.keypoints[shared]).mean(axis=0) / \
-            (track.age + 1)
+        # the median: a keypoint the model jumps with (an animal cut by the
+        # frame edge) does not throw the prediction off
+        step = np.median(keypoints[shared] - track.keypoints[shared],
+                         axis=0) / (track.age + 1)
         if track.hits == 1:
             return step
         m = self.velocity_momentum
         return m * track.velocity + (1 - m) * step
 
-    def _age(self, matched: set) -> None:
-        """Age the tracks not in ``matched`` (indices); end the old ones."""
+    def _age(self, updated: set, matched: set) -> None:
+        """Age the tracks whose state was not ``updated`` (indices), count
+        a miss for those not ``matched``; end those missed too long."""
         for i, track in enumerate(self.tracks):
-            if i not in matched:
+            if i not in updated:
                 track.age += 1
-        self.tracks = [t for t in self.tracks if t.age <= self.max_age]
+            if i not in matched:
+                track.missed += 1
+        self.tracks = [t for t in self.tracks if t.missed <= self.max_age]
 
     def update(self, keypoints: np.ndarray, scores: np.ndarray,
                bboxes: np.ndarray) -> np.ndarray:
@@ -203,47 +228,61 @@ class PoseTracker:
                 fallback).
 
         Returns:
-            np.ndarray: (N, ) int64 track ids. A frame without poses
-            (N = 0) ages every track.
+            np.ndarray: (N, ) int64 track ids, -1 for a pose that matches
+            no track and may not start one (unsure, or overlapping two
+            tracks). A frame without poses (N = 0) ages every track.
         """
         n = len(scores)
         ids = np.full(n, -1, np.int64)
         if n == 0:
-            self._age(set())
+            self._age(set(), set())
             return ids
         keypoints = np.asarray(keypoints, np.float64).reshape(n, -1, 2)
         scores = np.asarray(scores, np.float64).reshape(n, -1)
         bboxes = np.asarray(bboxes, np.float64).reshape(n, 4)
         sigmas = self._sigmas(keypoints.shape[1])
+        sure = scores.mean(axis=1) >= self.init_track_thr
+        # a pose whose box overlaps two tracks' boxes may mix both animals:
+        # only its keypoints can tell, and only if the model is sure of them
+        ambiguous = np.zeros(n, bool)
         pairs: List[Tuple[int, int]] = []
         if self.tracks:
             pred = [t.predicted() for t in self.tracks]
             pred_kpts = np.stack([p[0] for p in pred])
             pred_boxes = np.stack([p[1] for p in pred])
             track_scores = np.stack([t.scores for t in self.tracks])
+            if len(self.tracks) > 1:
+                ambiguous = (box_iou(bboxes, pred_boxes) >=
+                             self.iou_thr).sum(axis=1) >= 2
             oks = keypoint_oks(pred_kpts, track_scores, keypoints, scores,
                                sigmas, self.kpt_thr)
+            oks[:, ambiguous & ~sure] = np.nan
             pairs = _hungarian(oks, self.oks_thr)
             free_t = sorted(set(range(len(self.tracks))) -
                             {t for t, _ in pairs})
-            free_d = sorted(set(range(n)) - {d for _, d in pairs})
+            free_d = sorted(set(np.flatnonzero(~ambiguous)) -
+                            {d for _, d in pairs})
             if free_t and free_d:
                 iou = box_iou(pred_boxes[free_t], bboxes[free_d])
                 pairs += [(free_t[a], free_d[b])
                           for a, b in _hungarian(iou, self.iou_thr)]
-        matched = set()
+        matched, updated = set(), set()
         for ti, dj in pairs:
             track = self.tracks[ti]
+            ids[dj] = track.track_id
+            track.missed = 0
+            matched.add(ti)
+            if not sure[dj]:
+                continue  # the track coasts on its last sure pose
             track.velocity = self._velocity(track, keypoints[dj], scores[dj])
             track.keypoints = keypoints[dj]
             track.scores = scores[dj]
             track.bbox = bboxes[dj]
             track.age = 0
             track.hits += 1
-            ids[dj] = track.track_id
-            matched.add(ti)
-        self._age(matched)
-        for j in np.flatnonzero(ids < 0):
+            updated.add(ti)
+        self._age(updated, matched)
+        for j in np.flatnonzero((ids < 0) & sure & ~ambiguous):
             self.tracks.append(
                 Track(self.next_id, keypoints[j], scores[j], bboxes[j],
                       np.zeros(2)))

@@ -416,6 +416,11 @@ def add_tracking_arguments(parser: argparse.ArgumentParser,
     group.add_argument(
         '--max-age', type=int, default=30, metavar='N',
         help='frames a track id survives unmatched (default %(default)s)')
+    group.add_argument(
+        '--init-track-thr', type=float, default=0.5, metavar='S',
+        help='a pose whose mean keypoint score is below S starts no track id '
+        'and does not move its track on; it takes the id of the track it '
+        'matches, except where two tracks overlap (default %(default)s)')
     if detector:
         group.add_argument(
             '--redetect-interval', type=int, default=0, metavar='N',
@@ -486,6 +491,7 @@ def tracking_options(parser: argparse.ArgumentParser,
         enlarge=args.box_enlarge,
         min_mean_score=args.box_min_score,
         max_age=args.max_age,
+        init_track_thr=args.init_track_thr,
         redetect_interval=getattr(args, 'redetect_interval', 0),
         smooth=args.smooth,
         smooth_params=params)

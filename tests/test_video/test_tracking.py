@@ -309,7 +309,7 @@ def test_video_tracker_with_the_real_inferencer_falls_back_when_lost(
         res18_model):
     """The call shapes fit TopdownBatchInferencer; an untrained model's
     scores (~0) lose the pose in every frame, so every frame uses the
-    start box and keeps track 0."""
+    start box, and no such unsure pose starts a track (id -1)."""
     from custom_pose.apis import TopdownBatchInferencer
     inferencer = TopdownBatchInferencer(res18_model)
     frame = np.random.default_rng(0).integers(0, 255, (96, 160, 3), np.uint8)
@@ -318,7 +318,7 @@ def test_video_tracker_with_the_real_inferencer_falls_back_when_lost(
         BoxPropagator('roi', roi=[10, 10, 90, 80]), PoseTracker())
     for _ in range(3):
         (inst, ) = tracker(frame)
-        assert inst.bbox_source == 'roi' and inst.track_id == 0
+        assert inst.bbox_source == 'roi' and inst.track_id == -1
         np.testing.assert_allclose(inst.bbox, [10, 10, 90, 80])
         assert inst.keypoints_raw.shape == (20, 2)
     # with every keypoint labelled, the same model's pose gives the box
@@ -457,9 +457,9 @@ def test_iou_fallback_and_max_age():
     tracker = PoseTracker(max_age=2, iou_thr=0.3)
     kpts = np.array([[[100., 100.], [150., 180.]]])
     box = np.array([[90., 90., 160., 190.]])
-    assert tracker.update(kpts, [[0.9, 0.9]], box).tolist() == [0]
+    assert tracker.update(kpts, [[0.9, 0.2]], box).tolist() == [0]
     # no keypoint labelled in both poses: matched on the boxes' IoU
-    assert tracker.update(kpts + 3, [[0.1, 0.1]], box + 3).tolist() == [0]
+    assert tracker.update(kpts + 3, [[0.2, 0.9]], box + 3).tolist() == [0]
     # a far pose and a disjoint box: a new animal
     assert tracker.update(kpts + 300, [[0.9, 0.9]],
                           box + 300).tolist() == [1]
@@ -473,6 +473,86 @@ def test_iou_fallback_and_max_age():
     assert tracker.update(kpts, [[0.9, 0.9]], box).tolist() == [2]
     with pytest.raises(ValueError, match='3 OKS sigmas but the poses have 2'):
         PoseTracker(sigmas=[0.1] * 3).update(kpts, [[0.9, 0.9]], box)
+
+
+def test_one_jumping_keypoint_does_not_throw_the_velocity_off():
+    """A small animal (20 px) walks 2 px/frame; in its second frame one
+    keypoint jumps 100 px (an animal cut by the frame edge). The track's
+    velocity is the median keypoint step (2 px), not the mean (26.5 px,
+    which would put the predicted box beside the animal's next pose)."""
+    tracker = PoseTracker(sigmas=np.full(4, 0.07))
+    sure = np.full((1, 4), 0.9)
+    first = _rect_pose(300, 200, w=20, h=20)
+    second = first + [2, 0]
+    second[3] += [98, 0]
+    third = first + [4, 0]
+    for pose in (first, second, third):
+        assert tracker.update(pose[None], sure,
+                              _boxes_of(pose)).tolist() == [0]
+    np.testing.assert_allclose(tracker.tracks[0].velocity, [2, 0])
+
+
+@pytest.mark.parametrize('init_track_thr', [0.5, 0.0])
+def test_an_animal_found_again_after_unsure_poses_keeps_its_id(
+        init_track_thr):
+    """An animal walks right at 5 px/frame; for 16 frames (as where it
+    walks behind another) the model's pose of it is stuck where it was, and
+    unsure. With ``init_track_thr`` those poses do not move the track on:
+    it coasts on its velocity, and the sure pose where the animal walks out
+    is matched to it. With 0 (every pose sure) the stuck poses stop the
+    track, and the animal comes out with a new id."""
+    tracker = PoseTracker(sigmas=np.full(4, 0.07),
+                          init_track_thr=init_track_thr)
+    sure, unsure = np.full((1, 4), 0.9), np.full((1, 4), 0.4)
+    for t in range(5):
+        pose = _rect_pose(100 + 5 * t, 200)
+        assert tracker.update(pose[None], sure, _boxes_of(pose)).tolist() \
+            == [0]
+    # an unsure pose far from any track starts none (with the threshold)
+    far = _rect_pose(500, 300)
+    ids = tracker.update(np.stack([_rect_pose(125, 200), far]),
+                         np.concatenate([sure, unsure]),
+                         _boxes_of(_rect_pose(125, 200), far))
+    assert ids.tolist() == ([0, -1] if init_track_thr else [0, 1])
+    stuck_ids = []
+    for t in range(6, 22):
+        stuck = _rect_pose(125, 200)
+        stuck_ids += tracker.update(stuck[None], unsure,
+                                    _boxes_of(stuck)).tolist()
+    out = _rect_pose(100 + 5 * 22, 200)
+    final = tracker.update(out[None], sure, _boxes_of(out)).tolist()
+    if init_track_thr:
+        # the stuck poses keep id 0 while they fit the coasting track, then
+        # get none; the animal walks out as track 0
+        assert stuck_ids[0] == 0 and set(stuck_ids) == {0, -1}
+        assert final == [0] and tracker.next_id == 1
+    else:
+        assert set(stuck_ids) == {0}
+        assert final == [2]
+
+
+def test_a_pose_overlapping_two_tracks_is_matched_on_its_keypoints_only():
+    """Two animals walk towards each other (5 px/frame each). Where their
+    boxes overlap, a pose that mixes both (between them, matching neither
+    by OKS) gets no id and starts no track, sure or not; afterwards each
+    animal's sure pose still matches its own track."""
+    tracker = PoseTracker(sigmas=np.full(4, 0.07))
+    sure = np.full((2, 4), 0.9)
+    for t in range(6):
+        a, b = _rect_pose(100 + 5 * t, 200), _rect_pose(220 - 5 * t, 200)
+        assert tracker.update(np.stack([a, b]), sure,
+                              _boxes_of(a, b)).tolist() == [0, 1]
+    # t = 6: the animals' boxes overlap (x 120-200 and 140-220 + margins)
+    mixed = _rect_pose(160, 200)
+    for score in (0.9, 0.4):
+        ids = tracker.update(mixed[None], np.full((1, 4), score),
+                             _boxes_of(mixed))
+        assert ids.tolist() == [-1]
+    assert tracker.next_id == 2 and len(tracker.tracks) == 2
+    # t = 8: both coasted on their velocities and are found again
+    a, b = _rect_pose(140, 200), _rect_pose(180, 200)
+    assert tracker.update(np.stack([b, a]), sure,
+                          _boxes_of(b, a)).tolist() == [1, 0]
 
 
 # ---------------------------------------------------------------------------

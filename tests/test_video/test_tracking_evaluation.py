@@ -127,7 +127,10 @@ def test_measure_arena_tracking_with_a_real_model(res18_model, tmp_path):
     ident = result['identity']
     # animal 1 enters at frame 3: 6 frames with two animals
     assert ident['two_animal_frames'] == 6 and ident['animals_to_follow'] == 12
-    assert 0 <= ident['animals_followed'] <= 12
+    # random weights: every pose is unsure (mean score ~0), so none starts
+    # a track (PoseTracker's init_track_thr) and no animal gets an id
+    assert ident['animals_with_id'] == 0
+    assert ident['track_ids_per_animal'] == [[], []]
     assert ident['detector_calls'] >= 3  # frames 0, 4, 8 at least
     sm = result['smoothing']
     assert [r['method'] for r in sm['noisy']] == list(ARENA_SMOOTHERS)

@@ -32,13 +32,14 @@ def _instances(path):
 
 
 def test_run_video_track_box_smoothing_json(res18_files, arena, tmp_path):
-    """--track-box with every keypoint labelled (so the random model's pose
-    is never lost) and Savitzky-Golay: propagated boxes, one track, the
-    smoothed keypoints differ from the raw ones, which the JSON keeps."""
+    """--track-box with every keypoint labelled and every pose sure (so the
+    random model's pose is never lost and keeps one track) and
+    Savitzky-Golay: propagated boxes, one track, the smoothed keypoints
+    differ from the raw ones, which the JSON keeps."""
     from custom_pose.apis import run_video
     from custom_pose.tracking import TrackingOptions
     opts = TrackingOptions(track_box=True, kpt_thr=-1.0, min_mean_score=-1.0,
-                           smooth='savgol',
+                           init_track_thr=-1.0, smooth='savgol',
                            smooth_params=dict(window_length=5, polyorder=1))
     stats = run_video(*res18_files, arena['video'],
                       out_video_root=str(tmp_path), save_predictions=True,
