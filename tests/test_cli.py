@@ -1,6 +1,7 @@
 """custom_pose.utils.cli / custom_pose.utils.config / custom_pose.errors:
 one-line errors, path checks, config loading and --cfg-options checks."""
 import errno
+import os
 import types
 
 import pytest
@@ -157,8 +158,14 @@ def test_check_output_paths(tmp_path):
         cli.check_output_file(str(tmp_path), '--out')
     with pytest.raises(errors.InputError, match='a_file is a file, not a'):
         cli.check_output_file(str(a_file / 'm.json'), '--metrics-out')
+    # a folder os.access calls writable for root where no file can be made
+    with pytest.raises(errors.InputError,
+                       match=r'^--out /proc/cp_probe/x\.json: cannot write '
+                       r'in /proc \('):
+        cli.check_output_file('/proc/cp_probe/x.json', '--out')
     # nothing was created by the checks
     assert not (tmp_path / 'new').exists()
+    assert os.listdir(tmp_path) == ['a_file']
 
 
 # ---------------------------------------------------------------------------

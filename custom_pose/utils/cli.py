@@ -22,6 +22,7 @@ import os
 import os.path as osp
 import re
 import sys
+import tempfile
 from typing import (Any, Callable, Dict, NoReturn, Optional, Sequence,
                     TypeVar)
 
@@ -190,6 +191,15 @@ def _check_creatable_dir(path: str, what: str, target: str) -> None:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise InputError(f'{what} {target}: cannot write in {existing} '
                          '(permissions or a read-only file system)')
+    # os.access answers yes for root where no file can be made (/proc, a
+    # full or read-only mount): make and remove one
+    try:
+        fd, probe = tempfile.mkstemp(prefix='.write-check-', dir=existing)
+    except OSError as exc:
+        raise InputError(f'{what} {target}: cannot write in {existing} '
+                         f'({exc.strerror or exc})') from None
+    os.close(fd)
+    os.remove(probe)
 
 
 def check_output_dir(path: str, what: str = 'output folder') -> str:
