@@ -17,6 +17,16 @@ def pytest_configure(config):
     torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
+@pytest.fixture(scope='session', autouse=True)
+def _inductor_cache_in_the_session_tmp(tmp_path_factory):
+    """torch.compile's cache (about 150 MB a run) in the session's
+    temporary folder, removed with it, instead of /tmp/torchinductor_*."""
+    os.environ['TORCHINDUCTOR_CACHE_DIR'] = str(
+        tmp_path_factory.mktemp('torchinductor'))
+    yield
+    os.environ.pop('TORCHINDUCTOR_CACHE_DIR', None)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_mmengine_loggers():
     """Forget mmengine's loggers after each test.
