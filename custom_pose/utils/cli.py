@@ -191,8 +191,8 @@ def _check_creatable_dir(path: str, what: str, target: str) -> None:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise InputError(f'{what} {target}: cannot write in {existing} '
                          '(permissions or a read-only file system)')
-    # os.access answers yes for root where no file can be made (/proc, a
-    # full or read-only mount): make and remove one
+    # os.access answers yes for root where no file can be made (e.g. in
+    # /proc): make and remove one
     try:
         fd, probe = tempfile.mkstemp(prefix='.write-check-', dir=existing)
     except OSError as exc:
