@@ -89,14 +89,16 @@ DEEPLABCUT_DATE = 'Jan01'
 DEEPLABCUT_SCORER = 'synthetic'
 
 
+def _keypoint_layout() -> Dict[str, Any]:
+    """The keypoint names and skeleton (COCO categories, clip ground
+    truth)."""
+    return dict(keypoints=list(KEYPOINT_NAMES),
+                skeleton=[list(link) for link in SKELETON])
+
+
 def _categories_json() -> List[dict]:
     return [
-        dict(
-            supercategory='animal',
-            id=cid,
-            name=name,
-            keypoints=list(KEYPOINT_NAMES),
-            skeleton=[list(link) for link in SKELETON])
+        dict(supercategory='animal', id=cid, name=name, **_keypoint_layout())
         for name, cid in CATEGORY_IDS.items()
     ]
 
@@ -140,6 +142,13 @@ def write_animalpose_keypoints(out_dir: str, images: Dict[str, str],
     return path
 
 
+def _clip_header(video_name: str, fps: int, size: Tuple[int, int],
+                 frames: List[dict]) -> Dict[str, Any]:
+    """The fields every clip's ground truth starts with."""
+    return dict(video=video_name, fps=fps, width=size[0], height=size[1],
+                num_frames=len(frames))
+
+
 def write_clip_keypoints(path: str, video_name: str, fps: int,
                          size: Tuple[int, int], category_id: int,
                          frames: List[dict]) -> None:
@@ -156,16 +165,10 @@ def write_clip_keypoints(path: str, video_name: str, fps: int,
     """
     _write_json(
         path,
-        dict(
-            video=video_name,
-            fps=fps,
-            width=size[0],
-            height=size[1],
-            num_frames=len(frames),
-            category_id=category_id,
-            keypoints=list(KEYPOINT_NAMES),
-            skeleton=[list(link) for link in SKELETON],
-            frames=frames))
+        dict(**_clip_header(video_name, fps, size, frames),
+             category_id=category_id,
+             **_keypoint_layout(),
+             frames=frames))
 
 
 def write_arena_keypoints(path: str, video_name: str, fps: int,
@@ -186,16 +189,10 @@ def write_arena_keypoints(path: str, video_name: str, fps: int,
     """
     _write_json(
         path,
-        dict(
-            video=video_name,
-            fps=fps,
-            width=size[0],
-            height=size[1],
-            num_frames=len(frames),
-            keypoints=list(KEYPOINT_NAMES),
-            skeleton=[list(link) for link in SKELETON],
-            animals=animals,
-            frames=frames))
+        dict(**_clip_header(video_name, fps, size, frames),
+             **_keypoint_layout(),
+             animals=animals,
+             frames=frames))
 
 
 def read_arena_keypoints(path: str) -> Dict[str, Any]:
