@@ -35,6 +35,7 @@ import numpy as np
 from .evaluation import (assign_to_ground_truth, count_id_switches, jitter,
                          keypoint_errors)
 from .instances import PoseInstance
+from .options import DEFAULT_SEARCH_SCALES
 from .propagation import BoxPropagator
 from .smoothing import build_smoother
 from .tracker import PoseTracker
@@ -263,7 +264,7 @@ def measure_arena_tracking(pose_fn: PoseFn,
                            fps: int = 25,
                            noise_px: float = 3.0,
                            redetect_interval: int = 8,
-                           search_scales: Sequence[float] = (0.5, 0.35),
+                           search_scales: Sequence[float] = DEFAULT_SEARCH_SCALES,
                            smoothers: Sequence[str] = ARENA_SMOOTHERS,
                            keep_instances: bool = False,
                            log: Optional[Log] = None) -> dict:
