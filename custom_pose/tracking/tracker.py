@@ -251,9 +251,9 @@ class PoseTracker:
             pred_kpts = np.stack([p[0] for p in pred])
             pred_boxes = np.stack([p[1] for p in pred])
             track_scores = np.stack([t.scores for t in self.tracks])
+            iou = box_iou(pred_boxes, bboxes)  # (tracks, poses)
             if len(self.tracks) > 1:
-                ambiguous = (box_iou(bboxes, pred_boxes) >=
-                             self.iou_thr).sum(axis=1) >= 2
+                ambiguous = (iou >= self.iou_thr).sum(axis=0) >= 2
             oks = keypoint_oks(pred_kpts, track_scores, keypoints, scores,
                                sigmas, self.kpt_thr)
             oks[:, ambiguous & ~sure] = np.nan
@@ -263,9 +263,8 @@ class PoseTracker:
             free_d = sorted(set(np.flatnonzero(~ambiguous)) -
                             {d for _, d in pairs})
             if free_t and free_d:
-                iou = box_iou(pred_boxes[free_t], bboxes[free_d])
-                pairs += [(free_t[a], free_d[b])
-                          for a, b in _hungarian(iou, self.iou_thr)]
+                pairs += [(free_t[a], free_d[b]) for a, b in _hungarian(
+                    iou[np.ix_(free_t, free_d)], self.iou_thr)]
         matched, updated = set(), set()
         for ti, dj in pairs:
             track = self.tracks[ti]
