@@ -393,7 +393,8 @@ def add_tracking_arguments(parser: argparse.ArgumentParser,
     """The video demos' box, track-id and smoothing options (see
     ``docs/tracking_and_onnx.md``). ``detector``: the demo runs one (the
     start box and fallback unless ``--roi`` is given)."""
-    from custom_pose.tracking import DEFAULT_SEARCH_SCALES, SMOOTH_PARAMS
+    from custom_pose.tracking import SMOOTH_PARAMS, TrackingOptions
+    defaults = TrackingOptions()  # one home for the defaults
     start = 'the detector' if detector else 'the whole frame'
     group = parser.add_argument_group(
         'boxes, track ids and smoothing (docs/tracking_and_onnx.md)')
@@ -410,37 +411,40 @@ def add_tracking_arguments(parser: argparse.ArgumentParser,
              'the whole frame, or the ROI and the ROI itself,')
     group.add_argument(
         '--search-scales', metavar='S[,S...]',
-        default=','.join(f'{v:g}' for v in DEFAULT_SEARCH_SCALES),
+        default=','.join(f'{v:g}' for v in defaults.search_scales),
         help=f'with --track-box and no pose to follow: search {where} with '
         'square windows of these fractions of its shorter side and keep '
         'the surest pose' + ('' if detector else '; 1 adds the whole frame')
         + '; none: no search (default %(default)s)')
     group.add_argument(
-        '--box-enlarge', type=float, default=1.4, metavar='F',
+        '--box-enlarge', type=float, default=defaults.enlarge, metavar='F',
         help='propagated box = labelled keypoints\' box times F '
         '(default %(default)s)')
     group.add_argument(
-        '--box-min-score', type=float, default=0.3, metavar='S',
+        '--box-min-score', type=float, default=defaults.min_mean_score,
+        metavar='S',
         help='a pose whose mean keypoint score is below S is lost: back to '
         'the start box (default %(default)s)')
     group.add_argument(
-        '--max-age', type=int, default=30, metavar='N',
+        '--max-age', type=int, default=defaults.max_age, metavar='N',
         help='frames a track id survives unmatched (default %(default)s)')
     group.add_argument(
-        '--init-track-thr', type=float, default=0.5, metavar='S',
+        '--init-track-thr', type=float, default=defaults.init_track_thr,
+        metavar='S',
         help='a pose whose mean keypoint score is below S starts no track id '
         'and does not move its track on; it takes the id of the track it '
         'matches, except where two tracks overlap (default %(default)s)')
     if detector:
         group.add_argument(
-            '--redetect-interval', type=int, default=0, metavar='N',
+            '--redetect-interval', type=int,
+            default=defaults.redetect_interval, metavar='N',
             help='with --track-box, also run the detector every N frames to '
             'pick up new animals (default 0: only when a pose is lost)')
     params = '; '.join(f'{m}: ' + ', '.join(f'{k}={v:g}'
                                             for k, v in p.items())
                        for m, p in SMOOTH_PARAMS.items() if p)
     group.add_argument(
-        '--smooth', default='none', choices=list(SMOOTH_PARAMS),
+        '--smooth', default=defaults.smooth, choices=list(SMOOTH_PARAMS),
         help='temporal smoothing of each track\'s keypoints: oneeuro '
         '(online, no delay), savgol or gaussian (files: a few frames of '
         'delay); the JSON keeps the raw keypoints too (default none)')
