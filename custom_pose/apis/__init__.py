@@ -40,7 +40,7 @@ from .video import (Display, FramePacket, ThreadedFrameReader, VideoInfo,
                     describe_frame_ranges, display_available, open_camera,
                     open_video_file,
                     open_video_source, parse_camera_id,
-                    silence_opencv_log)
+                    read_video_frames, silence_opencv_log)
 from .loop_parts import (BACKENDS, fit_batch_size, load_pose_estimator,
                          video_io)
 from .video_loop import VideoRunStats, run_video
@@ -56,7 +56,7 @@ __all__ = [
     'FramePacket', 'ThreadedFrameReader', 'VideoInfo', 'VideoSink',
     'VideoSource', 'VideoSourceError', 'display_available', 'open_camera',
     'open_video_file', 'open_video_source', 'parse_camera_id',
-    'silence_opencv_log', 'PoseDrawer', 'draw_bboxes', 'draw_text_panel',
+    'read_video_frames', 'silence_opencv_log', 'PoseDrawer', 'draw_bboxes', 'draw_text_panel',
     'VideoRunStats', 'run_video', 'load_pose_estimator', 'video_io',
     'LiveRunStats', 'StageTimer', 'resolve_categories', 'run_live',
     'BACKENDS', 'fit_batch_size', 'describe_frame_ranges',

@@ -26,7 +26,7 @@ __all__ = [
     'VideoSourceError', 'VideoInfo', 'VideoSource', 'FramePacket',
     'open_video_file', 'open_camera', 'open_video_source', 'parse_camera_id',
     'ThreadedFrameReader', 'VideoSink', 'Display', 'display_available',
-    'silence_opencv_log', 'describe_frame_ranges'
+    'silence_opencv_log', 'describe_frame_ranges', 'read_video_frames'
 ]
 
 #: FourCC of the videos the demos write (MPEG-4 part 2, plays everywhere
@@ -298,6 +298,31 @@ def open_video_file(path: str) -> VideoSource:
             f'cannot read video {path}: no decodable video stream '
             '(not a video file OpenCV/FFmpeg can read, or empty)')
     return VideoSource(cap, _probe(cap, frame, path, is_camera=False), frame)
+
+
+def read_video_frames(path: str,
+                      max_frames: Optional[int] = None) -> List[np.ndarray]:
+    """The frames of a video file, BGR (H, W, 3) uint8.
+
+    Args:
+        path (str): Video file.
+        max_frames (int, optional): Stop after this many frames (default:
+            read to the end).
+
+    Raises:
+        VideoSourceError: As :func:`open_video_file`.
+    """
+    source = open_video_file(path)
+    frames = []
+    try:
+        while max_frames is None or len(frames) < max_frames:
+            ok, frame = source.read()
+            if not ok:
+                break
+            frames.append(frame)
+    finally:
+        source.release()
+    return frames
 
 
 def open_camera(cam_id: int) -> VideoSource:

@@ -19,8 +19,7 @@ Each result is a :class:`PoseInstance` with ``track_id``, ``bbox_source``,
 ``keypoints`` (smoothed) and ``keypoints_raw``.
 """
 from .arena import (ARENA_SMOOTHERS, arena_clips, measure_arena_tracking,
-                    read_video_frames, render_arena_frame,
-                    render_arena_report)
+                    render_arena_frame, render_arena_report)
 from .cost import make_walking_poses, measure_tracking_cost
 from .evaluation import (assign_to_ground_truth, count_id_switches, jitter,
                          keypoint_errors, match_to_ground_truth,
@@ -42,7 +41,7 @@ __all__ = [
     'KeypointSmoother', 'OneEuroFilter', 'OneEuroSmoother', 'WindowSmoother', 'build_smoother', 'smooth_keypoints', 'DEFAULT_SIGMA',
     'PoseTracker', 'Track', 'keypoint_oks', 'VideoPoseTracker',
     'make_walking_poses', 'measure_tracking_cost', 'ARENA_SMOOTHERS',
-    'arena_clips', 'measure_arena_tracking', 'read_video_frames',
+    'arena_clips', 'measure_arena_tracking',
     'render_arena_report', 'render_arena_frame', 'assign_to_ground_truth', 'count_id_switches',
     'jitter', 'keypoint_errors', 'match_to_ground_truth',
     'mean_keypoint_distance', 'DEFAULT_SEARCH_SCALES', 'TrackingOptions'

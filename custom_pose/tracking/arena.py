@@ -42,7 +42,7 @@ from .tracker import PoseTracker
 from .video_tracker import PoseFn, VideoPoseTracker
 
 __all__ = [
-    'ARENA_SMOOTHERS', 'arena_clips', 'read_video_frames',
+    'ARENA_SMOOTHERS', 'arena_clips',
     'measure_arena_tracking', 'render_arena_report', 'render_arena_frame'
 ]
 
@@ -74,22 +74,6 @@ def arena_clips(work_dir: str,
                             keypoints_name=stem + '.json')
         clips[num] = dict(video=video, keypoints_file=gt)
     return clips
-
-
-def read_video_frames(path: str) -> List[np.ndarray]:
-    """Every frame of a video file, BGR (H, W, 3) uint8."""
-    from custom_pose.apis.video import open_video_file
-    source = open_video_file(path)
-    frames = []
-    try:
-        while True:
-            ok, frame = source.read()
-            if not ok:
-                break
-            frames.append(frame)
-    finally:
-        source.release()
-    return frames
 
 
 def _ground_truth(path: str, keypoint_names: Sequence[str]) -> dict:
@@ -302,6 +286,7 @@ def measure_arena_tracking(pose_fn: PoseFn,
         ``identity`` (switches, animals followed, error on the two-animal
         frames) and ``smoothing`` (one row per method).
     """
+    from custom_pose.apis.video import read_video_frames
     log = log or (lambda msg: None)
     clips = arena_clips(work_dir, seed, num_frames, image_size, fps)
     gt1 = _ground_truth(clips[1]['keypoints_file'], keypoint_names)
@@ -377,7 +362,9 @@ def render_arena_frame(result: dict, frame_index: int,
     if not 0 <= frame_index < len(instances):
         raise ValueError(f'frame {frame_index} is not in the clip '
                          f'({len(instances)} frames)')
-    frames = read_video_frames(result['two_animal_video'])
+    from custom_pose.apis.video import read_video_frames
+    frames = read_video_frames(result['two_animal_video'],
+                               max_frames=frame_index + 1)
     return draw(frames[frame_index], instances[frame_index])
 
 

@@ -182,7 +182,7 @@ def test_arena_tracking_tool(res18_files, tmp_path, capsys):
         'arena1_seed0_192x144_5f_25fps.json')
     # the last frame of the two-animal clip with its poses and ids drawn
     import cv2
-    from custom_pose.tracking import read_video_frames
+    from custom_pose.apis import read_video_frames
     drawn = cv2.imread(str(tmp_path / 'frame.png'))
     plain = read_video_frames(
         str(tmp_path / 'arena' / 'arena2_seed0_192x144_5f_25fps.mp4'))[4]
