@@ -672,3 +672,27 @@ def test_measure_tracking_cost():
                          'tracking', 'smoothing_oneeuro', 'smoothing_savgol'}
     assert all(cost[k] > 0 for k in ('propagation', 'tracking',
                                      'smoothing_oneeuro', 'smoothing_savgol'))
+
+
+def test_tracking_options_defaults_are_the_parts_defaults():
+    """The demos' defaults (``TrackingOptions``) are those of the classes
+    they build, so a default changed in one place cannot drift."""
+    import inspect
+
+    from custom_pose.tracking import TrackingOptions
+
+    def defaults(fn):
+        return {name: p.default
+                for name, p in inspect.signature(fn).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+
+    opts = TrackingOptions()
+    parts = [(BoxPropagator.__init__, ('enlarge', 'kpt_thr', 'min_mean_score',
+                                       'redetect_interval')),
+             (PoseTracker.__init__, ('kpt_thr', 'max_age', 'init_track_thr')),
+             (VideoPoseTracker.__init__, ('max_search_poses', )),
+             (build_smoother, ('kpt_thr', ))]
+    for fn, names in parts:
+        own = defaults(fn)
+        for name in names:
+            assert getattr(opts, name) == own[name], (fn.__qualname__, name)
