@@ -12,6 +12,16 @@ CONFIG_DIR = REPO_ROOT / 'configs'
 os.environ.setdefault('OMP_NUM_THREADS', '2')
 
 
+def subprocess_env(**overrides: str) -> dict:
+    """``os.environ`` for a tool run in a subprocess: this checkout first on
+    ``PYTHONPATH``, whatever else is there kept (a stack installed outside
+    the venv, e.g. the offline one of a GPU machine), plus ``overrides``."""
+    path = os.environ.get('PYTHONPATH')
+    return dict(os.environ,
+                PYTHONPATH=str(REPO_ROOT) + (os.pathsep + path if path else ''),
+                **overrides)
+
+
 def pytest_configure(config):
     import torch
     torch.set_num_threads(min(2, os.cpu_count() or 1))

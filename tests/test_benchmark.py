@@ -7,13 +7,12 @@ Structure and rendering only: speed lives in the benchmark, never in tests.
 """
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
-from conftest import CONFIG_DIR, REPO_ROOT
+from conftest import CONFIG_DIR, REPO_ROOT, subprocess_env
 from custom_pose import benchmark as bm
 from custom_pose.benchmark.sections import video as video_section
 
@@ -34,7 +33,7 @@ def test_data_section_runs_alone(tmp_path):
     """``--sections data`` in a fresh process: nothing else has set
     mmpose's default scope, and the dataloader still finds our dataset."""
     out = tmp_path / 'bench'
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS='1')
+    env = subprocess_env(OMP_NUM_THREADS='1')
     proc = subprocess.run([
         sys.executable, str(BENCHMARK), '--quick', '--sections', 'data',
         '--threads', '1', '--out-dir', str(out)

@@ -18,7 +18,7 @@ from mmengine.config import Config
 from mmengine.evaluator import BaseMetric
 from mmengine.fileio.backends import LocalBackend
 
-from conftest import REPO_ROOT, small_train_cfg
+from conftest import REPO_ROOT, small_train_cfg, subprocess_env
 from custom_pose.engine import (CheckpointSaveError, CustomPoseRunner,
                                 WorkDirLock, WorkDirLockedError, build_runner)
 from custom_pose.utils.checkpoint import load_checkpoint_file
@@ -335,7 +335,7 @@ def test_work_dir_lock_two_processes(tmp_path):
          'print("held", flush=True)\n'
          'time.sleep(600)\n', str(work)],
         stdout=subprocess.PIPE, text=True,
-        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+        env=subprocess_env())
     try:
         assert holder.stdout.readline().strip() == 'held'
         lock = WorkDirLock(str(work))

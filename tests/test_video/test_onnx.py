@@ -1,7 +1,6 @@
 """``custom_pose.deploy``: ONNX export checked with onnxruntime, the
 onnxruntime heatmap model, and ``tools/deployment/pytorch2onnx.py``."""
 import importlib.util
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import subprocess_env
 from custom_pose.apis import (KeypointMismatchError, TopdownBatchInferencer,
                               decode_msra_heatmaps)
 from custom_pose.deploy import (OnnxHeatmapModel, OnnxModelError,
@@ -107,7 +107,7 @@ def test_export_arguments_are_checked(res18_model, tmp_path):
 
 
 def _run_tool(args):
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS='2')
+    env = subprocess_env(OMP_NUM_THREADS='2')
     return subprocess.run([sys.executable, str(TOOL), *map(str, args)],
                           capture_output=True, text=True, env=env,
                           timeout=300)
