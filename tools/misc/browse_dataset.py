@@ -8,15 +8,15 @@ from an original-format Animal-Pose folder::
     python tools/misc/browse_dataset.py --data-root data/animalpose \\
         --ann-file keypoints.json --output-dir vis --max-images 20
 
-One file per image, with every instance of the image drawn by mmpose's
-``PoseLocalVisualizer`` using the dataset's metainfo colours, written to
-``<output-dir>/<image id>_<file name>``.
+One file per image, with every instance of the image drawn in the
+dataset's metainfo colours (:class:`custom_pose.apis.PoseDrawer`, as the
+demos draw; it also works where mmpose 1.3.2's visualizer fails, on
+numpy 2), written to ``<output-dir>/<image id>_<file name>``.
 """
 import argparse
 import os
 import os.path as osp
 import sys
-import uuid
 from typing import List, Optional
 
 from custom_pose.errors import (CustomPoseError, InputError,
@@ -125,13 +125,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     cli.check_output_dir(args.output_dir, '--output-dir')
 
-    import mmcv
+    import cv2
     import numpy as np
-    from mmengine.structures import InstanceData
 
+    from custom_pose.apis import PoseDrawer, draw_bboxes
     from mmpose.registry import DATASETS
-    from mmpose.structures import PoseDataSample
-    from mmpose.visualization import PoseLocalVisualizer
 
     try:
         dataset = DATASETS.build(_dataset_cfg(args))
@@ -140,42 +138,32 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise
         raise ModelConfigError(
             f'cannot build the dataset: {first_line(exc)}') from None
-    visualizer = PoseLocalVisualizer.get_instance(
-        f'browse_dataset_{uuid.uuid4().hex}', radius=3, line_width=2)
-    visualizer.set_dataset_meta(dataset.metainfo)
+    num_kpts = dataset.metainfo['num_keypoints']
+    drawer = PoseDrawer(dataset.metainfo, num_kpts, radius=3, thickness=2)
     os.makedirs(args.output_dir, exist_ok=True)
 
     written = 0
     for idx in range(min(len(dataset), args.max_images)):
         item = dataset[idx]
-        img = mmcv.imread(item['img_path'], channel_order='rgb')
+        img = cv2.imread(item['img_path'], cv2.IMREAD_COLOR)
         if img is None:
             raise InputError(f'cannot read image {item["img_path"]}')
-        num_kpts = dataset.metainfo['num_keypoints']
-        gt = InstanceData()
         # an image whose instances were all left out has no instance fields
-        gt.keypoints = np.asarray(
-            item.get('keypoints', np.zeros((0, num_kpts, 2))),
-            dtype=np.float32)
-        vis = np.asarray(
+        keypoints = item.get('keypoints', np.zeros((0, num_kpts, 2)))
+        visible = np.asarray(
             item.get('keypoints_visible', np.zeros((0, num_kpts))),
             dtype=np.float32)
-        gt.keypoints_visible = vis[..., 0] if vis.ndim == 3 else vis
-        gt.bboxes = np.asarray(
-            item.get('bbox', np.zeros((0, 4))), dtype=np.float32).reshape(-1, 4)
-        sample = PoseDataSample()
-        sample.gt_instances = gt
+        if visible.ndim == 3:
+            visible = visible[..., 0]
+        if not args.no_bbox:
+            bboxes = np.asarray(item.get('bbox', np.zeros((0, 4))),
+                                dtype=np.float32).reshape(-1, 4)
+            draw_bboxes(img, bboxes, [''] * len(bboxes), thickness=2)
+        drawer.draw(img, keypoints, visible)
         out_file = osp.join(args.output_dir,
                             f'{item["img_id"]}_{osp.basename(item["img_path"])}')
-        visualizer.add_datasample(
-            osp.basename(item['img_path']),
-            img,
-            sample,
-            draw_gt=True,
-            draw_pred=False,
-            draw_bbox=not args.no_bbox,
-            show=False,
-            out_file=out_file)
+        if not cv2.imwrite(out_file, img):
+            raise CustomPoseError(f'cannot write {out_file}')
         written += 1
     print(f'{PROG}: wrote {written} image(s) to {args.output_dir}')
     return 0
