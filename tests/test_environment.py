@@ -48,11 +48,41 @@ def test_supported_versions(module, lo, hi):
         < digit_version('.'.join(map(str, hi))), version
 
 
-def test_xtcocotools_works_with_installed_numpy():
+def test_xtcocotools_works_with_installed_numpy(tmp_path, capsys):
+    """xtcocotools' C extension loads with the installed numpy, and its
+    keypoint evaluation (what mmpose's CocoMetric runs) scores a perfect
+    prediction 1 and a displaced one lower."""
+    import json
+
     import numpy as np
-    from xtcocotools import mask as mask_utils
-    rle = mask_utils.encode(np.asfortranarray(np.ones((4, 4), dtype=np.uint8)))
-    assert mask_utils.area(rle) == 16
+    from xtcocotools.coco import COCO
+    from xtcocotools.cocoeval import COCOeval
+
+    kpts = [10, 10, 2, 30, 12, 2, 20, 40, 2]
+    gt = tmp_path / 'gt.json'
+    gt.write_text(json.dumps(dict(
+        images=[dict(id=1, width=64, height=64, file_name='a.jpg')],
+        categories=[dict(id=1, name='animal', keypoints=['a', 'b', 'c'],
+                         skeleton=[])],
+        annotations=[dict(id=1, image_id=1, category_id=1, iscrowd=0,
+                          bbox=[5, 5, 30, 40], area=1200.0, keypoints=kpts,
+                          num_keypoints=3)])))
+    coco = COCO(str(gt))
+
+    def ap(shift):
+        moved = [v + shift if i % 3 != 2 else 1.0 for i, v in enumerate(kpts)]
+        dets = coco.loadRes([dict(image_id=1, category_id=1, score=1.0,
+                                  keypoints=moved)])
+        ev = COCOeval(coco, dets, 'keypoints', np.full(3, 0.08),
+                      use_area=True)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+        return float(ev.stats[0])
+
+    assert ap(0) == pytest.approx(1.0)
+    assert ap(6) < 0.5
+    capsys.readouterr()
 
 
 def test_setup_script_parses():
