@@ -1,6 +1,7 @@
 """Every config in configs/ builds and trains one iteration on tiny data
 (the configs of configs/custom/ on a DeepLabCut project of the same data)."""
 import ast
+import os
 import subprocess
 import sys
 import textwrap
@@ -138,9 +139,13 @@ def test_config_with_custom_imports_from_unrelated_cwd(tmp_path, config_path):
         head = MODELS.build(cfg.model.head)
         print(type(head).__name__)
     ''')
+    # a bare environment; a PYTHONPATH is kept, as the stack may be there
+    # (the offline stack of a GPU machine), but nothing adds this checkout
+    env = {'PATH': '/usr/bin:/bin', 'HOME': str(tmp_path)}
+    if os.environ.get('PYTHONPATH'):
+        env['PYTHONPATH'] = os.environ['PYTHONPATH']
     out = subprocess.run([sys.executable, '-c', script], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300,
-                         env={'PATH': '/usr/bin:/bin', 'HOME': str(tmp_path)})
+                         capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = out.stdout.split()
     assert lines[:2] == ['custom_pose.models.backbones.resnet', 'CustomPoseResNet']
