@@ -56,6 +56,24 @@ def _fresh_mmengine_loggers():
     MMLogger._instance_dict.clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_visualizers():
+    """Forget mmengine's visualizers after each test.
+
+    mmpose's configs name theirs ``'visualizer'``, and mmengine hands an
+    existing visualizer of that name back: the next Runner would write its
+    ``vis_data`` into an earlier test's ``tmp_path``, removed when that test
+    passed.
+    """
+    yield
+    from mmengine.visualization import Visualizer
+    todo = [Visualizer]
+    while todo:
+        cls = todo.pop()
+        cls._instance_dict.clear()
+        todo.extend(cls.__subclasses__())
+
+
 @pytest.fixture(scope='session')
 def repo_root() -> Path:
     return REPO_ROOT
