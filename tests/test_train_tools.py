@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -222,11 +223,24 @@ def test_train_then_test_tool(tmp_path, config_path, tiny_root):
     metrics = tmp_path / 'metrics.json'
     out = _run([TEST, config_path(QUICKSTART), str(ckpt), '--work-dir',
                 str(tmp_path / 'test'), '--out', str(preds), '--metrics-out',
-                str(metrics), '--cfg-options', *_data_opts(tiny_root)],
+                str(metrics), '--show-dir', 'vis', '--kpt-thr', '0',
+                '--cfg-options', *_data_opts(tiny_root)],
                cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     records = json.loads(preds.read_text())
     assert len(records) >= 1
+    # --show-dir: one drawing per instance, in <work-dir>/<timestamp>/vis,
+    # named as mmpose names them, with the prediction drawn on the image
+    drawn = sorted((tmp_path / 'test').glob('*/vis/*'))
+    assert len(drawn) == len(records)
+    for path in drawn:
+        stem, index = path.stem.rsplit('_', 1)
+        assert index.isdigit()
+        source = cv2.imread(str(tiny_root / 'images' / (stem + path.suffix)))
+        image = cv2.imread(str(path))
+        assert image.shape == source.shape
+        assert (np.abs(image.astype(int) - source).max(axis=2) > 60).mean() \
+            > 0.001
     assert len(records[0]['keypoints']) == 20
     values = json.loads(metrics.read_text())
     assert 'coco/AP' in values

@@ -13,7 +13,6 @@ Examples::
 import argparse
 import sys
 
-from custom_pose.errors import ModelConfigError
 from custom_pose.utils import cli
 
 PROG = 'test.py'
@@ -69,14 +68,10 @@ def main(argv=None) -> int:
     cfg.load_from = args.checkpoint
 
     if args.show_dir:
-        vis = cfg.default_hooks.get('visualization')
-        if vis is None:
-            raise ModelConfigError(
-                '--show-dir needs default_hooks.visualization in the config')
-        vis.enable = True
-        vis.out_dir = args.show_dir
-        vis.kpt_thr = args.kpt_thr
-        vis.interval = 1
+        # mmpose's hook draws with its visualizer, which fails on numpy 2
+        cfg.default_hooks.visualization = dict(
+            type='CustomPoseVisualizationHook', enable=True,
+            out_dir=args.show_dir, kpt_thr=args.kpt_thr)
 
     if args.out:
         evaluator = cfg.test_evaluator
