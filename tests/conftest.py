@@ -1,7 +1,9 @@
 """Fixtures shared by the whole suite: paths, and small synthetic datasets."""
+import importlib.util
 import os
 import os.path as osp
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -15,6 +17,18 @@ MMPOSE_CAN_DRAW = int(np.__version__.split('.')[0]) < 2
 
 # Tests run on the CPU with a couple of threads: keep every test predictable.
 os.environ.setdefault('OMP_NUM_THREADS', '2')
+
+
+def load_tool(path) -> ModuleType:
+    """Import a script of this checkout (``tools/...``, ``demo/...``; a path
+    relative to the repository or absolute) as a module, to call its
+    ``main`` in this process."""
+    path = REPO_ROOT / path
+    spec = importlib.util.spec_from_file_location('tool_' + path.stem,
+                                                  str(path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def subprocess_env(**overrides: str) -> dict:

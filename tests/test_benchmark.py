@@ -5,14 +5,13 @@ and the docs and README summary written from a report's JSON.
 
 Structure and rendering only: speed lives in the benchmark, never in tests.
 """
-import importlib.util
 import json
 import subprocess
 import sys
 
 import pytest
 
-from conftest import (CONFIG_DIR, MMPOSE_CAN_DRAW, REPO_ROOT,
+from conftest import (CONFIG_DIR, MMPOSE_CAN_DRAW, REPO_ROOT, load_tool,
                       subprocess_env)
 from custom_pose import benchmark as bm
 from custom_pose.benchmark.sections import video as video_section
@@ -23,11 +22,7 @@ QUICKSTART = 'animal/custom_res18_quickstart_synthetic_128x128.py'
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location('_cp_benchmark_tool_2',
-                                                  str(BENCHMARK))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(BENCHMARK)
 
 
 def test_data_section_runs_alone(tmp_path):

@@ -11,7 +11,6 @@ model's have: with random weights the arg-max of the flat heatmaps is
 decided by rounding noise and a keypoint comparison measures nothing.
 """
 import copy
-import importlib.util
 import json
 import math
 
@@ -23,7 +22,7 @@ from mmengine.registry import init_default_scope
 from torch import nn
 
 import custom_pose  # noqa: F401  (registers our modules)
-from conftest import MMPOSE_CAN_DRAW, REPO_ROOT, small_train_cfg
+from conftest import MMPOSE_CAN_DRAW, REPO_ROOT, load_tool, small_train_cfg
 from custom_pose.models.utils import (autocast_context, autocast_forward,
                                       compile_model, fuse_conv_bn,
                                       keypoint_deviation,
@@ -35,13 +34,6 @@ QUICKSTART = REPO_ROOT / 'configs' / 'animal' / \
     'custom_res18_quickstart_synthetic_128x128.py'
 BENCHMARK = REPO_ROOT / 'tools' / 'analysis_tools' / 'benchmark.py'
 TRAIN = REPO_ROOT / 'tools' / 'train.py'
-
-
-def _load_module(path, name):
-    spec = importlib.util.spec_from_file_location(name, str(path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _randomize_bn(model: nn.Module, seed: int = 0) -> None:
@@ -292,7 +284,7 @@ def test_train_amp_bf16_on_cpu(tmp_path, tiny_root):
     trains one epoch of the quickstart config in bf16 autocast; the loss is
     finite and the weights change. (On a CUDA machine --amp means bf16
     autocast where the GPU has native bf16, else fp16 with loss scaling.)"""
-    train_tool = _load_module(TRAIN, '_cp_train_tool')
+    train_tool = load_tool(TRAIN)
     cfg = Config.fromfile(str(QUICKSTART))
     small_train_cfg(cfg, tiny_root, tmp_path / 'work', batch_size=2)
     cfg.train_cfg.max_epochs = 1
@@ -336,7 +328,7 @@ def test_train_amp_bf16_on_cpu(tmp_path, tiny_root):
 def test_benchmark_quick_report(tmp_path):
     """The benchmark's --quick run on a tiny subset writes the JSON and
     Markdown reports with every section's structure (timings not checked)."""
-    tool = _load_module(BENCHMARK, '_cp_benchmark_tool')
+    tool = load_tool(BENCHMARK)
     out = tmp_path / 'bench'
     status = tool.main([
         '--quick', '--fast-paths', '--threads', '1', '--out-dir', str(out),

@@ -1,14 +1,13 @@
 """``tools/analysis_tools/hourglass_design_study.py``: the block swap keeps
 the network's interface, the designs are FLOP-comparable to mmpose's
 counterpart, and a tiny run writes its report (timings not checked)."""
-import importlib.util
 import json
 
 import pytest
 import torch
 
 import custom_pose  # noqa: F401  (registers our modules)
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_tool
 from custom_pose.models.backbones import CustomPoseHourglass
 from custom_pose.models.backbones.hourglass import PreActBottleneck
 
@@ -17,10 +16,7 @@ STUDY = REPO_ROOT / 'tools' / 'analysis_tools' / 'hourglass_design_study.py'
 
 @pytest.fixture(scope='module')
 def study():
-    spec = importlib.util.spec_from_file_location('_cp_hg_study', str(STUDY))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(STUDY)
 
 
 def test_use_basic_blocks_replaces_every_bottleneck(study):

@@ -18,11 +18,11 @@ from mmengine.config import Config
 from mmengine.evaluator import BaseMetric
 from mmengine.fileio.backends import LocalBackend
 
-from conftest import REPO_ROOT, small_train_cfg, subprocess_env
+from conftest import load_tool, small_train_cfg, subprocess_env
 from custom_pose.engine import (CheckpointSaveError, CustomPoseRunner,
                                 WorkDirLock, WorkDirLockedError, build_runner)
 from custom_pose.utils.checkpoint import load_checkpoint_file
-from test_train_tools import QUICKSTART, TRAIN, _data_opts, _load_tool
+from test_train_tools import QUICKSTART, TRAIN, _data_opts
 
 TEMP_GLOB = '.*.pth.*.tmp'
 
@@ -297,7 +297,7 @@ def test_resume_falls_back_from_a_corrupt_latest_checkpoint(
         config_path, tiny_root, tmp_path):
     """--resume without a path: a truncated latest checkpoint is skipped
     with a warning and the newest readable one is resumed."""
-    train = _load_tool(TRAIN).main
+    train = load_tool(TRAIN).main
     work = tmp_path / 'work'
     args = [config_path(QUICKSTART), '--work-dir', str(work), '--no-validate',
             '--cfg-options', *_data_opts(tiny_root),
@@ -378,7 +378,7 @@ def test_seeded_runs_repeat_bit_for_bit(config_path, tiny_root, tmp_path,
     """Two runs with --seed 0 --deterministic (random flips, half-body and
     box jitter on) give identical weights and optimizer state; another seed
     gives other weights."""
-    train = _load_tool(TRAIN).main
+    train = load_tool(TRAIN).main
     ckpts = []
     for name, seed in (('a', 0), ('b', 0), ('c', 1)):
         work = tmp_path / name

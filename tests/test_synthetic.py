@@ -1,6 +1,5 @@
 """Tests of the synthetic Animal-Pose generator (custom_pose.datasets.synthetic)
 and its CLI (tools/make_synthetic_animalpose.py)."""
-import importlib.util
 import json
 import os.path as osp
 import subprocess
@@ -10,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import read_tree, read_video
+from conftest import load_tool, read_tree, read_video
 from custom_pose.datasets import synthetic as syn
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -398,11 +397,7 @@ def test_cli_from_other_cwd(tmp_path):
 
 
 def test_cli_bad_input_exit_status(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location(
-        'make_synthetic_animalpose',
-        osp.join(REPO_ROOT, 'tools', 'make_synthetic_animalpose.py'))
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+    cli = load_tool('tools/make_synthetic_animalpose.py')
     out = str(tmp_path / 'x')
     assert cli.main(['--out-dir', out, '--num-images', '0']) == 2
     assert 'num_images' in capsys.readouterr().err

@@ -1,7 +1,6 @@
 """The synthetic generator's DeepLabCut, SLEAP and COCO projects of their own
 keypoints (``formats=``, ``--formats``): read back by the package's readers,
 they hold the generator's ground truth under their own names."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -10,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import read_tree
+from conftest import load_tool, read_tree
 from custom_pose.datasets import CustomPoseKeypointDataset
 from custom_pose.datasets.formats import read_keypoints
 from custom_pose.datasets.synthetic import (COCO_KEYPOINTS,
@@ -196,12 +195,7 @@ def test_same_seed_same_files(tmp_path):
 
 
 def _cli():
-    spec = importlib.util.spec_from_file_location(
-        'make_synthetic_animalpose',
-        osp.join(REPO_ROOT, 'tools', 'make_synthetic_animalpose.py'))
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
-    return cli
+    return load_tool('tools/make_synthetic_animalpose.py')
 
 
 def test_cli_formats(tmp_path, capsys):

@@ -2,24 +2,13 @@
 synthetic generator): one ``<prog>: error:`` line, non-zero exit, no
 traceback, nothing written (issue 15, Part A item 4); outputs that would
 destroy an input or mix two datasets are refused (item 7)."""
-import importlib.util
 import json
 import os
-import os.path as osp
 import stat
 
 import pytest
 
-from conftest import REPO_ROOT
-
-
-def _load_tool(rel_path):
-    path = REPO_ROOT / rel_path
-    spec = importlib.util.spec_from_file_location(
-        '_cp_out_' + osp.basename(rel_path)[:-3], str(path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import REPO_ROOT, load_tool
 
 
 @pytest.fixture
@@ -43,7 +32,7 @@ def _error_line(main, argv, capsys):
 
 def test_converters_unwritable_output(synthetic_root, blocked, tmp_path,
                                       capsys):
-    original2coco = _load_tool('tools/dataset_converters/original2coco.py')
+    original2coco = load_tool('tools/dataset_converters/original2coco.py')
     out = blocked / 'coco.json'
     line = _error_line(original2coco.main,
                        [str(synthetic_root / 'keypoints.json'), str(out)],
@@ -54,7 +43,7 @@ def test_converters_unwritable_output(synthetic_root, blocked, tmp_path,
     coco = tmp_path / 'coco.json'
     assert original2coco.main(
         [str(synthetic_root / 'keypoints.json'), str(coco)]) == 0
-    coco2original = _load_tool('tools/dataset_converters/coco2original.py')
+    coco2original = load_tool('tools/dataset_converters/coco2original.py')
     line = _error_line(coco2original.main, [str(coco), str(tmp_path)],
                        capsys)
     assert line == (f'coco2original.py: error: output file {tmp_path} is a '
@@ -73,7 +62,7 @@ def test_converters_unwritable_output(synthetic_root, blocked, tmp_path,
 
 
 def test_browse_dataset_unwritable_output(synthetic_root, blocked, capsys):
-    browse = _load_tool('tools/misc/browse_dataset.py')
+    browse = load_tool('tools/misc/browse_dataset.py')
     out = blocked / 'vis'
     line = _error_line(browse.main, [
         '--data-root', str(synthetic_root), '--output-dir', str(out)
@@ -83,7 +72,7 @@ def test_browse_dataset_unwritable_output(synthetic_root, blocked, capsys):
 
 
 def test_generator_unwritable_output(blocked, capsys):
-    generator = _load_tool('tools/make_synthetic_animalpose.py')
+    generator = load_tool('tools/make_synthetic_animalpose.py')
     line = _error_line(generator.main, [
         '--out-dir', str(blocked), '--num-images', '2', '--no-clip',
         '--no-progress'
@@ -98,7 +87,7 @@ def test_generator_unwritable_output(blocked, capsys):
 # ---------------------------------------------------------------------------
 def test_converter_refuses_to_overwrite_its_input(synthetic_root, tmp_path,
                                                   capsys):
-    original2coco = _load_tool('tools/dataset_converters/original2coco.py')
+    original2coco = load_tool('tools/dataset_converters/original2coco.py')
     source = tmp_path / 'keypoints.json'
     source.write_bytes((synthetic_root / 'keypoints.json').read_bytes())
     before = source.read_bytes()
@@ -112,14 +101,14 @@ def test_converter_refuses_to_overwrite_its_input(synthetic_root, tmp_path,
             f'{source}: writing it would destroy the input; give another '
             'output file')
     assert source.read_bytes() == before
-    coco2original = _load_tool('tools/dataset_converters/coco2original.py')
+    coco2original = load_tool('tools/dataset_converters/coco2original.py')
     line = _error_line(coco2original.main, [str(source), str(source)], capsys)
     assert 'is the input file' in line
 
 
 def test_converter_output_permissions(synthetic_root, tmp_path):
     """0644 under the usual umask (the temporary file was 0600)."""
-    original2coco = _load_tool('tools/dataset_converters/original2coco.py')
+    original2coco = load_tool('tools/dataset_converters/original2coco.py')
     old = os.umask(0o022)
     try:
         out = tmp_path / 'coco.json'
@@ -139,7 +128,7 @@ def _generate(main, out, num_images, *extra):
 
 
 def test_generator_refuses_an_existing_dataset(tmp_path, capsys):
-    generator = _load_tool('tools/make_synthetic_animalpose.py')
+    generator = load_tool('tools/make_synthetic_animalpose.py')
     out = tmp_path / 'data'
     assert _generate(generator.main, out, 3) == 0
     (out / 'notes.txt').write_text('mine')
@@ -169,7 +158,7 @@ def test_generator_refuses_an_existing_dataset(tmp_path, capsys):
 def test_generator_overwrites_a_dataset_without_file_list(tmp_path):
     """A dataset generated before the file list existed: the generator's
     own file names are removed."""
-    generator = _load_tool('tools/make_synthetic_animalpose.py')
+    generator = load_tool('tools/make_synthetic_animalpose.py')
     out = tmp_path / 'data'
     assert _generate(generator.main, out, 3) == 0
     (out / '.synthetic_files.json').unlink()
@@ -186,7 +175,7 @@ def test_save_untrained_checkpoint(tmp_path, capsys, blocked):
     import torch
 
     from custom_pose.apis import init_pose_model
-    tool = _load_tool('tools/misc/save_untrained_checkpoint.py')
+    tool = load_tool('tools/misc/save_untrained_checkpoint.py')
     cfg = str(REPO_ROOT / 'configs/animal/'
               'custom_res18_quickstart_synthetic_128x128.py')
     paths = {name: str(tmp_path / f'{name}.pth') for name in ('a', 'b', 'c')}

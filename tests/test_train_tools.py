@@ -15,7 +15,7 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from conftest import REPO_ROOT, small_train_cfg
+from conftest import REPO_ROOT, load_tool, small_train_cfg
 
 QUICKSTART = 'animal/custom_res18_quickstart_synthetic_128x128.py'
 TRAIN = str(REPO_ROOT / 'tools' / 'train.py')
@@ -280,18 +280,9 @@ def test_dist_train_two_cpu_processes(tmp_path, config_path, tiny_root):
 # ---------------------------------------------------------------------------
 # one-line errors of tools/train.py and tools/test.py (issue 15, Part A 3-4)
 # ---------------------------------------------------------------------------
-def _load_tool(path):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        '_cp_' + os.path.basename(path)[:-3], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope='module')
 def tools():
-    return dict(train=_load_tool(TRAIN), test=_load_tool(TEST))
+    return dict(train=load_tool(TRAIN), test=load_tool(TEST))
 
 
 def _one_line_error(main, argv, capsys, code=1):

@@ -6,11 +6,8 @@ categories (dog, cat, sheep), 1-2 instances per image, some keypoints not
 labelled (``[0, 0, 0]``) and one instance with no labelled keypoint at all.
 """
 import copy
-import importlib.util
 import json
-import os.path as osp
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Dict
 
 import cv2
@@ -111,12 +108,3 @@ def dataset_kwargs(animalpose_root: Dict[str, Any]) -> Dict[str, Any]:
         ann_file='keypoints.json',
         data_prefix=dict(img='images/'))
 
-
-def load_tool(rel_path: str) -> ModuleType:
-    """Import a script under ``tools/`` as a module (no cwd reliance)."""
-    path = REPO_ROOT / rel_path
-    name = 'tool_' + osp.splitext(osp.basename(rel_path))[0]
-    spec = importlib.util.spec_from_file_location(name, str(path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from custom_pose.datasets import OrgAnimalPoseDataset
-from .conftest import IMG_H, IMG_W, NUM_IMAGES, load_tool, write_json
+from conftest import load_tool
+
+from .conftest import IMG_H, IMG_W, NUM_IMAGES, write_json
 
 # mmpose's OpenCV visualizer calls int() on a 1-element array
 pytestmark = pytest.mark.filterwarnings(

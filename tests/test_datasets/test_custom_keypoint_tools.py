@@ -16,7 +16,9 @@ from custom_pose.datasets.synthetic import (COCO_KEYPOINTS,
                                             DEEPLABCUT_KEYPOINTS,
                                             SLEAP_KEYPOINTS,
                                             generate_synthetic_animalpose)
-from .conftest import REPO_ROOT, load_tool
+from conftest import load_tool
+
+from .conftest import REPO_ROOT
 
 CONFIG = str(REPO_ROOT / 'configs' / 'custom' /
              'custom_res18_keypoints_128x128.py')

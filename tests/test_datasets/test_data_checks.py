@@ -14,6 +14,8 @@ from custom_pose.datasets.animalpose_format import ORIGINAL_KEYPOINT_NAMES
 from custom_pose.datasets.transforms import (CustomPoseLoadImage,
                                              ImageLoadError)
 from custom_pose.datasets.validation import check_labelled_keypoints
+from conftest import load_tool
+
 from .conftest import IMG_H, IMG_W, write_json
 
 PIPELINE = [CustomPoseLoadImage(), GetBBoxCenterScale()]
@@ -157,8 +159,8 @@ def test_skip_undecodable_when_no_image_loads(dataset_kwargs,
 # through tools/train.py: one line, also from a data-loader worker
 # ---------------------------------------------------------------------------
 def _train_tool():
-    from test_train_tools import TRAIN, _load_tool
-    return _load_tool(TRAIN).main
+    from test_train_tools import TRAIN
+    return load_tool(TRAIN).main
 
 
 def _train_args(config_path, data_root, work, *extra):

@@ -7,7 +7,9 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmpose.registry import DATASETS
-from .conftest import REPO_ROOT, load_tool
+from conftest import load_tool
+
+from .conftest import REPO_ROOT
 
 QUICKSTART = 'configs/animal/custom_res18_quickstart_synthetic_128x128.py'
 NUM_IMAGES = 20  # the session's synthetic_root

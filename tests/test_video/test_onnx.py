@@ -1,6 +1,5 @@
 """``custom_pose.deploy``: ONNX export checked with onnxruntime, the
 onnxruntime heatmap model, and ``tools/deployment/pytorch2onnx.py``."""
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import subprocess_env
+from conftest import load_tool, subprocess_env
 from custom_pose.apis import (KeypointMismatchError, TopdownBatchInferencer,
                               decode_msra_heatmaps)
 from custom_pose.deploy import (OnnxHeatmapModel, OnnxModelError,
@@ -116,9 +115,7 @@ def _run_tool(args):
 def _tool_main(args, capsys, monkeypatch):
     """The tool's ``main`` in this process: (exit code, stdout, stderr)."""
     monkeypatch.setattr(sys, 'argv', [str(TOOL)])  # argparse's prog
-    spec = importlib.util.spec_from_file_location('pytorch2onnx_tool', TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool(TOOL)
     with pytest.raises(SystemExit) as exit_:
         tool.main([str(a) for a in args])
     out = capsys.readouterr()

@@ -4,6 +4,7 @@ measurement on the synthetic arena clips) with a real pose model."""
 import numpy as np
 import pytest
 
+from conftest import load_tool
 from custom_pose.tracking import (assign_to_ground_truth, count_id_switches,
                                   jitter, keypoint_errors,
                                   match_to_ground_truth,
@@ -148,14 +149,7 @@ def test_measure_arena_tracking_with_a_real_model(res18_model, tmp_path):
 
 
 def _arena_tool():
-    import importlib.util
-    from pathlib import Path
-    path = (Path(__file__).resolve().parents[2] / 'tools' / 'analysis_tools'
-            / 'arena_tracking.py')
-    spec = importlib.util.spec_from_file_location('arena_tracking', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/analysis_tools/arena_tracking.py')
 
 
 def test_arena_tracking_tool(res18_files, tmp_path, capsys):
