@@ -22,6 +22,7 @@ from torch import nn
 from custom_pose.errors import (InputError, KeypointMismatchError,
                                 ModelConfigError, first_line)
 from custom_pose.utils.checkpoint import (check_checkpoint_keypoints,
+                                          checkpoint_dataset_meta,
                                           load_checkpoint_file,
                                           load_state_dict_strict,
                                           model_num_keypoints)
@@ -97,7 +98,9 @@ def init_pose_model(config: Union[str, Config],
     As mmpose's ``init_model``: the backbone's ``init_cfg`` is dropped (no
     pretrained download), SyncBN is reverted, and ``model.dataset_meta`` is
     the checkpoint's ``meta['dataset_meta']``, else the config's training
-    dataset metainfo. ``model.cfg`` is the config.
+    dataset metainfo. ``model.cfg`` is the config. Keypoint counts the
+    config leaves open (``num_keypoints = None``, ``configs/custom/``) are
+    the checkpoint's.
 
     Args:
         config (str | Config): Model config.
@@ -118,6 +121,7 @@ def init_pose_model(config: Union[str, Config],
             the number of keypoints.
     """
     import custom_pose  # noqa: F401  registers modules and safe globals
+    from custom_pose.datasets import resolve_num_keypoints
     from mmpose.apis.inference import dataset_meta_from_config
 
     config_name = config if isinstance(config, str) else 'the config'
@@ -128,6 +132,11 @@ def init_pose_model(config: Union[str, Config],
         cfg.model.backbone.init_cfg = None
     cfg.model.train_cfg = None
     ckpt = load_checkpoint_file(checkpoint)  # fail fast before building
+    # a config that leaves the count to its dataset (num_keypoints = None,
+    # configs/custom/): the checkpoint's metainfo says it, no dataset needed
+    ckpt_k = (checkpoint_dataset_meta(ckpt) or {}).get('num_keypoints')
+    if ckpt_k is not None:
+        resolve_num_keypoints(cfg, int(ckpt_k))
 
     model = _build_pose_estimator(cfg, config_name)
     model = revert_sync_batchnorm(model)

@@ -12,7 +12,7 @@ the JSON categories, the SLEAP skeleton) and fills every open count. A
 count written as a number that differs from the dataset's is one
 :class:`~custom_pose.datasets.formats.KeypointCountError` naming both.
 """
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from mmengine.config import Config
 
@@ -68,7 +68,35 @@ def _source(dataset_cfg: Mapping[str, Any]) -> str:
     return f'{dataset_cfg.get("type")} ({where or "metainfo"})'
 
 
-def resolve_num_keypoints(cfg: Config) -> Optional[int]:
+def _count_slots(cfg: Config) -> List[Tuple[str, dict, str, Any]]:
+    """The model arguments that are the number of keypoints:
+    ``(config key, dict, argument, type name)``."""
+    model = cfg.get('model') or {}
+    slots = []
+    head = model.get('head') or {}
+    slots += [(f'model.head.{k}', head, k, head.get('type'))
+              for k in _HEAD_KEYS if k in head]
+    backbone = model.get('backbone') or {}
+    if 'out_channels' in backbone and (
+            backbone.get('type') in HEATMAP_BACKBONES
+            or backbone['out_channels'] is None):
+        slots.append(('model.backbone.out_channels', backbone,
+                      'out_channels', backbone.get('type')))
+    return slots
+
+
+def _fill_open(cfg: Config, k: int) -> None:
+    """Set the open (None) keypoint counts of ``cfg`` to ``k``."""
+    for _, d, arg, _ in _count_slots(cfg):
+        if d[arg] is None:
+            d[arg] = k
+    if 'num_keypoints' in cfg and cfg.get('num_keypoints') is None:
+        cfg.num_keypoints = k
+
+
+def resolve_num_keypoints(cfg: Config,
+                          num_keypoints: Optional[int] = None
+                          ) -> Optional[int]:
     """Fill the open keypoint counts of ``cfg`` from its datasets.
 
     Sets ``model.head.out_channels`` / ``num_joints`` and, for the
@@ -77,6 +105,10 @@ def resolve_num_keypoints(cfg: Config) -> Optional[int]:
 
     Args:
         cfg (Config): The loaded config.
+        num_keypoints (int, optional): The count when it is known without
+            the datasets (a checkpoint's metainfo, for inference): the open
+            counts become it and no dataset is read; counts given as numbers
+            are left to the checkpoint's own check.
 
     Returns:
         int or None: The number of keypoints, None when no dataset's
@@ -87,6 +119,9 @@ def resolve_num_keypoints(cfg: Config) -> Optional[int]:
             keypoints; a count given as a number differs from the dataset's;
             a count is open but no dataset says what it is.
     """
+    if num_keypoints is not None:
+        _fill_open(cfg, num_keypoints)
+        return num_keypoints
     found: Dict[str, Tuple[Tuple[str, ...], str]] = {}
     for key in _LOADERS:
         loader = cfg.get(key)
@@ -103,17 +138,7 @@ def resolve_num_keypoints(cfg: Config) -> Optional[int]:
                 f'{ref[1][1]} has {list(ref[1][0])}; train, val and test use '
                 'one keypoint set')
 
-    model = cfg.get('model') or {}
-    slots = []  # (config key, dict, argument, type name)
-    head = model.get('head') or {}
-    slots += [(f'model.head.{k}', head, k, head.get('type'))
-              for k in _HEAD_KEYS if k in head]
-    backbone = model.get('backbone') or {}
-    if 'out_channels' in backbone and (
-            backbone.get('type') in HEATMAP_BACKBONES
-            or backbone['out_channels'] is None):
-        slots.append(('model.backbone.out_channels', backbone,
-                      'out_channels', backbone.get('type')))
+    slots = _count_slots(cfg)
     open_keys = [key for key, d, arg, _ in slots if d[arg] is None]
     if 'num_keypoints' in cfg and cfg.get('num_keypoints') is None:
         open_keys.append('num_keypoints')
@@ -127,13 +152,10 @@ def resolve_num_keypoints(cfg: Config) -> Optional[int]:
     names, source = ref[1]
     k = len(names)
     for key, d, arg, type_name in slots:
-        if d[arg] is None:
-            d[arg] = k
-        elif d[arg] != k:
+        if d[arg] is not None and d[arg] != k:
             raise KeypointCountError(
                 f'{key}={d[arg]!r} ({type_name}) but {source} has {k} '
                 f'keypoints {list(names)}; set {key}=None in the config to '
                 'follow the dataset')
-    if 'num_keypoints' in cfg and cfg.get('num_keypoints') is None:
-        cfg.num_keypoints = k
+    _fill_open(cfg, k)
     return k

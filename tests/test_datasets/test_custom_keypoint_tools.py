@@ -86,6 +86,17 @@ def test_train_and_test_on_your_own_keypoints(fmt, generated, tools, tmp_path,
     assert state['head.final_layer.weight'].shape[0] == len(names)
     capfd.readouterr()
 
+    # what the demos, the ONNX export and the arena tool load: the config
+    # as it is (num_keypoints = None, no data_root) and the checkpoint,
+    # whose metainfo gives the count
+    from custom_pose.apis import TopdownBatchInferencer, init_pose_model
+    model = init_pose_model(CONFIG, str(ckpt), device='cpu')
+    assert model.head.out_channels == len(names)
+    assert model.dataset_meta['num_keypoints'] == len(names)
+    kpts, scores = TopdownBatchInferencer(model).infer_bboxes(
+        np.zeros((96, 96, 3), np.uint8), np.array([[8., 8., 88., 88.]]))
+    assert kpts.shape == (1, len(names), 2) and scores.shape == (1, len(names))
+
     preds, metrics = tmp_path / 'preds.json', tmp_path / 'metrics.json'
     assert _run(test.main, [CONFIG, str(ckpt), '--work-dir',
                             str(tmp_path / 'test'), '--out', str(preds),
