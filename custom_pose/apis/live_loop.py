@@ -341,7 +341,7 @@ def run_live(source: str,
     stopped_by = 'camera stopped' if info.is_camera else 'end of video'
     with video_io(video, out_video, show, window_name or info.name, warn,
                   drop_stale=info.is_camera) as (reader, sink, display):
-        output = TrackedFrameOutput(drawer, None, display,
+        output = TrackedFrameOutput(drawer, sink, display,
                                     out_json is not None, boxes=lambda i: True)
         if started is not None:
             stop_keys = 'Ctrl-C' + (' or q/Esc in the window'
@@ -351,11 +351,11 @@ def run_live(source: str,
         start = time.perf_counter()
 
         def emit(released) -> bool:
-            """Draw and write the frames the smoother released."""
+            """Draw, write and show the frames the smoother released."""
             for payload, instances in released:
                 packet, frame, humans, times, t0 = payload
                 t = time.perf_counter()
-                output([((packet.index, frame), instances)])
+                output.draw(packet.index, frame, instances)
                 for boxes, kpts, kpt_scores, human_drawer in humans:
                     draw_bboxes(frame, boxes, ['person'] * len(boxes))
                     human_drawer.draw(frame, kpts, kpt_scores)
@@ -365,9 +365,9 @@ def run_live(source: str,
                 if overlay:
                     _draw_overlay(frame, packet, reader, info.is_camera,
                                   timer, recent, t0, overlay_scale)
-                if sink is not None:
-                    sink.write(frame)
-                if output.quit_requested:
+                # the window shows the frame as it is written: poses,
+                # humans and overlay
+                if output.emit(frame):
                     return True
             return False
 

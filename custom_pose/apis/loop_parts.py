@@ -13,6 +13,8 @@ import os.path as osp
 from typing import (Any, Callable, Iterator, List, Optional, Sequence,
                     Tuple)
 
+import numpy as np
+
 from custom_pose.errors import CustomPoseError, InputError, ModelConfigError
 from .loading import init_pose_model
 from .topdown import TopdownBatchInferencer
@@ -211,19 +213,29 @@ class TrackedFrameOutput:
         """Output frames released by a smoother: ``((frame index, frame),
         instances)`` each; True once q/Esc was pressed in the window."""
         for (index, frame), instances in released:
-            draw_tracked_instances(frame, instances, self.drawer,
-                                   boxes=self.boxes(instances))
-            if self.sink is not None:
-                self.sink.write(frame)
-            if self.records is not None:
-                self.records.append(
-                    dict(frame_id=int(index),
-                         instances=[i.to_dict() for i in instances]))
-            self.frames += 1
-            if self.display.show(frame):
-                self.quit_requested = True
+            self.draw(index, frame, instances)
+            if self.emit(frame):
                 return True
         return False
+
+    def draw(self, index: int, frame: np.ndarray,
+             instances: Sequence) -> None:
+        """Draw a frame's tracked poses (in place) and keep its record."""
+        draw_tracked_instances(frame, instances, self.drawer,
+                               boxes=self.boxes(instances))
+        if self.records is not None:
+            self.records.append(
+                dict(frame_id=int(index),
+                     instances=[i.to_dict() for i in instances]))
+        self.frames += 1
+
+    def emit(self, frame: np.ndarray) -> bool:
+        """Write and show a drawn frame; True once q/Esc was pressed."""
+        if self.sink is not None:
+            self.sink.write(frame)
+        if self.display.show(frame):
+            self.quit_requested = True
+        return self.quit_requested
 
 
 def write_predictions(path: str,

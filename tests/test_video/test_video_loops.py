@@ -238,3 +238,33 @@ def test_webcam_demo_roi_track_box_without_a_detector(res18_files, arena,
         capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
     assert proc.returncode == 2
     assert '--det-checkpoint is required' in proc.stderr.splitlines()[-1]
+
+
+def test_run_live_shows_the_frame_it_writes(res18_files, arena, tmp_path,
+                                            monkeypatch):
+    """--show displays each frame as it is written: poses and overlay drawn
+    (the window copies the frame when it is shown, as cv2.imshow does)."""
+    from custom_pose.apis import run_live, video
+    from custom_pose.tracking import TrackingOptions
+    shown, written = [], []
+    monkeypatch.setattr(video, 'display_available', lambda: True)
+    monkeypatch.setattr(video.Display, 'show',
+                        lambda self, frame, wait_ms=1: shown.append(
+                            frame.copy()) and False)
+    real_write = video.VideoSink.write
+
+    def write(self, frame):
+        written.append(frame.copy())
+        real_write(self, frame)
+
+    monkeypatch.setattr(video.VideoSink, 'write', write)
+    run_live(arena['video'], None, res18_files[0], res18_files[1],
+             out_video=str(tmp_path / 'live.mp4'), show=True, device='cpu',
+             tracking=TrackingOptions(roi=(0, 20, 150, 140), kpt_thr=-1.0))
+    assert len(shown) == len(written) == 9
+    for seen, out in zip(shown, written):
+        np.testing.assert_array_equal(seen, out)
+    # the overlay is drawn on them: not the clip's plain frames
+    plain = read_video(arena['video'])[0]
+    assert (np.abs(shown[0].astype(int) - plain[0]).max(axis=2) > 60).mean() \
+        > 0.001
