@@ -25,10 +25,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from custom_pose.errors import InputError
+from custom_pose.evaluation.metrics.keypoint_utils import keypoint_names
 from .detector import DetectorInferencer, init_detector_model
 from .loading import check_device
-from .loop_parts import (TrackedFrameOutput, keypoint_names,
-                         load_pose_estimator, video_io, write_predictions)
+from .loop_parts import (TrackedFrameOutput, load_pose_estimator, video_io,
+                         write_predictions)
 from .video import open_video_source
 from .visualize import draw_bboxes, draw_text_panel
 

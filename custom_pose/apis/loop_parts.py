@@ -23,8 +23,7 @@ from .visualize import PoseDrawer, draw_tracked_instances
 
 __all__ = [
     'BACKENDS', 'load_pose_estimator', 'video_io', 'available_memory',
-    'fit_batch_size', 'TrackedFrameOutput', 'write_predictions',
-    'keypoint_names'
+    'fit_batch_size', 'TrackedFrameOutput', 'write_predictions'
 ]
 
 #: ``--backend`` values: PyTorch, or an exported ONNX model run by
@@ -273,10 +272,4 @@ def write_predictions(path: str,
         frames=frames)
     with open(path, 'w') as f:
         json.dump(data, f)
-
-
-def keypoint_names(dataset_meta: dict, num_keypoints: int) -> List[str]:
-    """The model's keypoint names in its order (indices where unnamed)."""
-    names = dataset_meta.get('keypoint_id2name', {}) or {}
-    return [str(names.get(i, i)) for i in range(num_keypoints)]
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 from custom_pose.errors import InputError
+from custom_pose.evaluation.metrics.keypoint_utils import keypoint_names
 from .loading import check_device
-from .loop_parts import (TrackedFrameOutput, fit_batch_size, keypoint_names,
+from .loop_parts import (TrackedFrameOutput, fit_batch_size,
                          load_pose_estimator, video_io, write_predictions)
 from .video import open_video_file
 

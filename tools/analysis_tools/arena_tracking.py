@@ -78,11 +78,12 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     from custom_pose.apis import (PoseDrawer, TopdownBatchInferencer,
                                   draw_tracked_instances, init_pose_model)
+    from custom_pose.evaluation.metrics.keypoint_utils import keypoint_names
     from custom_pose.tracking import (measure_arena_tracking,
                                       render_arena_frame, render_arena_report)
     model = init_pose_model(args.config, args.checkpoint, device=args.device)
     meta = model.dataset_meta
-    names = [meta['keypoint_id2name'][i] for i in range(meta['num_keypoints'])]
+    names = keypoint_names(meta, meta['num_keypoints'])
     try:
         result = measure_arena_tracking(
             TopdownBatchInferencer(model).infer_bboxes, names, args.work_dir,
