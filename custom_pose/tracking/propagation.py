@@ -164,8 +164,7 @@ class _Followed:
     previous: Optional[np.ndarray]
     center: Optional[np.ndarray]
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
-    moves: int = 0  # frames of velocity since ``center`` was measured
-    coasting: int = 0
+    coasting: int = 0  # frames of velocity since ``center`` was measured
 
 
 class BoxPropagator:
@@ -502,12 +501,11 @@ class BoxPropagator:
             if before is not None and not fits[i]:
                 # moves on by its velocity; the pose belongs to another
                 before.previous = previous[i]
-                before.moves += 1
                 before.coasting += 1
                 new = before
             elif before is not None and before.center is not None and \
                     center is not None:
-                step = (center - before.center) / (before.moves + 1)
+                step = (center - before.center) / (before.coasting + 1)
                 new.velocity = step if not before.velocity.any() else \
                     0.5 * before.velocity + 0.5 * step
             self._poses.append(new)
@@ -561,7 +559,7 @@ class BoxPropagator:
             center = keypoint_center(keypoints[i], scores[i], self.kpt_thr)
             if before is None or before.center is None or center is None:
                 continue
-            expected = before.center + (before.moves + 1) * before.velocity
+            expected = before.center + (before.coasting + 1) * before.velocity
             size = np.maximum(boxes[i, 2:] - boxes[i, :2], 1.0)
             offsets[i] = float((np.abs(center - expected) / size).max())
         return offsets
