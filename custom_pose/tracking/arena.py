@@ -37,7 +37,7 @@ from .evaluation import (assign_to_ground_truth, count_id_switches, jitter,
 from .instances import PoseInstance
 from .options import DEFAULT_SEARCH_SCALES
 from .propagation import BoxPropagator
-from .smoothing import build_smoother
+from .smoothing import SMOOTH_METHODS, build_smoother
 from .tracker import PoseTracker
 from .video_tracker import PoseFn, VideoPoseTracker
 
@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 #: The smoothers compared on the noisy predictions.
-ARENA_SMOOTHERS = ('none', 'oneeuro', 'savgol', 'gaussian')
+ARENA_SMOOTHERS = SMOOTH_METHODS
 
 Log = Callable[[str], None]
 

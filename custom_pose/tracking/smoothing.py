@@ -39,16 +39,16 @@ __all__ = [
     'KeypointSmoother', 'OneEuroSmoother', 'WindowSmoother', 'build_smoother'
 ]
 
-#: Names accepted by :func:`build_smoother` (``--smooth``).
-SMOOTH_METHODS = ('none', 'oneeuro', 'savgol', 'gaussian')
-
 #: The parameters of each method (``--smooth-param NAME=VALUE``) and their
-#: defaults.
+#: defaults (those of :class:`OneEuroSmoother` and :class:`WindowSmoother`).
 SMOOTH_PARAMS = dict(
     none={},
     oneeuro=dict(min_cutoff=1.0, beta=0.1, d_cutoff=1.0, forget_after=10.0),
     savgol=dict(window_length=11, polyorder=3),
     gaussian=dict(sigma=1.5, truncate=3.0))
+
+#: Names accepted by :func:`build_smoother` (``--smooth``).
+SMOOTH_METHODS = tuple(SMOOTH_PARAMS)
 
 #: Methods that need future frames (files only, not cameras).
 OFFLINE_METHODS = ('savgol', 'gaussian')
@@ -405,7 +405,7 @@ def build_smoother(method: str,
         return KeypointSmoother()
     if method == 'oneeuro':
         return OneEuroSmoother(fps=fps, kpt_thr=kpt_thr, **params)
-    if method in ('savgol', 'gaussian'):
+    if method in OFFLINE_METHODS:
         return WindowSmoother(method, kpt_thr=kpt_thr, **params)
     raise ValueError(f'--smooth must be one of {", ".join(SMOOTH_METHODS)}, '
                      f'got {method!r}')

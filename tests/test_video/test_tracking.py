@@ -696,3 +696,12 @@ def test_tracking_options_defaults_are_the_parts_defaults():
         own = defaults(fn)
         for name in names:
             assert getattr(opts, name) == own[name], (fn.__qualname__, name)
+    # --smooth-param's listed defaults are the smoothers'
+    from custom_pose.tracking import SMOOTH_PARAMS
+    assert SMOOTH_PARAMS['oneeuro'] == {
+        k: v for k, v in defaults(OneEuroSmoother.__init__).items()
+        if k not in ('fps', 'kpt_thr')}
+    window = defaults(WindowSmoother.__init__)
+    for method, names in (('savgol', ('window_length', 'polyorder')),
+                          ('gaussian', ('sigma', 'truncate'))):
+        assert SMOOTH_PARAMS[method] == {k: window[k] for k in names}
