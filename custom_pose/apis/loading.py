@@ -21,10 +21,9 @@ from torch import nn
 
 from custom_pose.errors import (InputError, KeypointMismatchError,
                                 ModelConfigError, first_line)
-from custom_pose.utils.checkpoint import (check_checkpoint_keypoints,
-                                          checkpoint_dataset_meta,
+from custom_pose.utils.checkpoint import (checkpoint_dataset_meta,
                                           load_checkpoint_file,
-                                          load_state_dict_strict,
+                                          load_pose_estimator_weights,
                                           model_num_keypoints)
 from custom_pose.utils.config import load_config
 
@@ -140,10 +139,9 @@ def init_pose_model(config: Union[str, Config],
 
     model = _build_pose_estimator(cfg, config_name)
     model = revert_sync_batchnorm(model)
+    ckpt_meta = load_pose_estimator_weights(model, ckpt, checkpoint,
+                                            config_name)
     model_k = model_num_keypoints(model)
-    ckpt_meta = check_checkpoint_keypoints(ckpt, checkpoint, model_k,
-                                           config_name)
-    load_state_dict_strict(model, ckpt, checkpoint, model_k, config_name)
 
     config_meta = None
     try:

@@ -56,10 +56,8 @@ from custom_pose.errors import (CheckpointError, CustomPoseError,
 from custom_pose.utils.atomic_io import (commit_temp_path,
                                          discard_temp_path,
                                          reserve_temp_path)
-from custom_pose.utils.checkpoint import (check_checkpoint_keypoints,
-                                          is_remote, load_checkpoint_file,
-                                          load_state_dict_strict,
-                                          model_num_keypoints)
+from custom_pose.utils.checkpoint import (is_remote, load_checkpoint_file,
+                                          load_pose_estimator_weights)
 from custom_pose.utils.dist import prepare_cpu_distributed
 from .work_dir_lock import WorkDirLock, WorkDirLockedError, describe_holder
 
@@ -197,11 +195,7 @@ class CustomPoseRunner(Runner):
         self.call_hook('after_load_checkpoint', checkpoint=ckpt)
         model = self.model.module if is_model_wrapper(
             self.model) else self.model
-        num_keypoints = model_num_keypoints(model)
-        check_checkpoint_keypoints(ckpt, filename, num_keypoints,
-                                   self.config_name)
-        load_state_dict_strict(model, ckpt, filename, num_keypoints,
-                               self.config_name)
+        load_pose_estimator_weights(model, ckpt, filename, self.config_name)
         self._has_loaded = True
         self.logger.info(f'Load checkpoint from {filename}')
         return ckpt

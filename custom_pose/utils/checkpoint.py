@@ -52,7 +52,8 @@ __all__ = [
     'checkpoint_safe_globals', 'register_checkpoint_safe_globals',
     'is_remote', 'load_checkpoint_file', 'checkpoint_state_dict',
     'load_state_dict_strict', 'model_num_keypoints',
-    'checkpoint_dataset_meta', 'check_checkpoint_keypoints'
+    'checkpoint_dataset_meta', 'check_checkpoint_keypoints',
+    'load_pose_estimator_weights'
 ]
 
 
@@ -469,4 +470,21 @@ def check_checkpoint_keypoints(ckpt: Mapping[str, Any], path: str,
                 f"with {int(ckpt_k)} keypoints (dataset "
                 f"{meta.get('dataset_name', '?')!r}) but the model of "
                 f'{config_name} predicts {num_keypoints}')
+    return meta
+
+
+def load_pose_estimator_weights(model: nn.Module, ckpt: Mapping[str, Any],
+                                path: str,
+                                config_name: str = 'the config'
+                                ) -> Optional[dict]:
+    """A pose estimator's checkpoint into ``model``: the keypoint count of
+    its ``meta`` first (:func:`check_checkpoint_keypoints`), then every
+    weight (:func:`load_state_dict_strict`).
+
+    Returns:
+        dict | None: The checkpoint's parsed dataset metainfo.
+    """
+    num_keypoints = model_num_keypoints(model)
+    meta = check_checkpoint_keypoints(ckpt, path, num_keypoints, config_name)
+    load_state_dict_strict(model, ckpt, path, num_keypoints, config_name)
     return meta
