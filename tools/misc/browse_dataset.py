@@ -27,8 +27,6 @@ PROG = 'browse_dataset.py'
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    from mmengine.config import DictAction
-
     parser = argparse.ArgumentParser(
         prog=PROG,
         description='Write images with the ground-truth skeletons drawn')
@@ -69,11 +67,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='write at most this many images (default: 50)')
     parser.add_argument(
         '--no-bbox', action='store_true', help='do not draw the boxes')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config entries (with a config)')
+    cli.add_cfg_options_argument(parser, 'data_root=DIR (with a config)')
     args = parser.parse_args(argv)
     if args.config is None and args.data_root is None:
         parser.error('give a CONFIG or --data-root')
