@@ -513,10 +513,11 @@ def tracking_options(parser: argparse.ArgumentParser,
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     """``--backend pytorch|onnxruntime`` and ``--onnx MODEL.onnx``."""
+    from custom_pose.apis.loop_parts import BACKENDS
     group = parser.add_argument_group(
         'backend (tools/deployment/pytorch2onnx.py exports the model)')
     group.add_argument(
-        '--backend', choices=['pytorch', 'onnxruntime'], default='pytorch',
+        '--backend', choices=list(BACKENDS), default=BACKENDS[0],
         help='run the network with PyTorch or, from --onnx, with '
         'onnxruntime (the same cropping, flip test, decoding and drawing; '
         'the checkpoint still gives the dataset meta) (default pytorch)')
