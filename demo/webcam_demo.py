@@ -60,6 +60,7 @@ import sys
 from typing import List, Optional
 
 from custom_pose.apis.live_loop import ANIMAL_CLASSES
+from custom_pose.apis.video import parse_camera_id
 from custom_pose.errors import InputError
 from custom_pose.utils import cli
 
@@ -137,7 +138,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                      'with --roi and no human model)')
     cli.check_backend_arguments(parser, args)
     args.tracking = cli.tracking_options(
-        parser, args, camera=str(args.cam_id).strip().isdigit())
+        parser, args, camera=parse_camera_id(args.cam_id) is not None)
     return args
 
 
@@ -152,8 +153,8 @@ def _check_paths(args: argparse.Namespace) -> None:
                        ('ONNX model', args.onnx)):
         if path is not None:
             cli.check_input_file(path, f'{what} file')
-    cam = str(args.cam_id).strip()
-    if not cam.isdigit():
+    if parse_camera_id(args.cam_id) is None:
+        cam = str(args.cam_id).strip()
         if not osp.exists(cam):
             raise InputError(f'--cam-id {cam}: neither a camera index nor '
                              'an existing video file')
