@@ -574,6 +574,22 @@ def test_webcam_demo_on_a_video_file(assets, tmp_path):
     poses, line = _summary_counts(out, 'pose instances')
     assert poses == {'animal': dets['dog'], 'human': dets['person']}, line
 
+    # --roi: the animal's box is the ROI, so the human branch runs the
+    # detector, not the tracker; each stage's latency still counts it once
+    rc, out, err = _run(WEBCAM_DEMO, [
+        '--det_config', assets['det_cfg'], '--det-checkpoint',
+        assets['det_ckpt'], '--animal-pose-config', assets['animal_cfg'],
+        '--animal_pose_checkpoint', assets['animal_ckpt'],
+        '--human_pose_config', assets['human_cfg'], '--human_pose_checkpoint',
+        assets['human_ckpt'], '--cam-id', assets['short_clip'], '--bbox-thr',
+        0.3, '--kpt-thr', 0.0, '--roi', '0,0,128,96', '--device', 'cpu'
+    ], cwd=tmp_path)
+    assert rc == 0, err
+    line = next(x for x in out.splitlines() if 'mean latency:' in x)
+    latency = dict(re.findall(r'(\w+) (-?[\d.]+) ms', line))
+    assert set(latency) == {'capture', 'det', 'pose', 'track', 'draw'}, line
+    assert all(float(v) >= 0 for v in latency.values()), line
+
 
 @pytest.mark.slow
 def test_webcam_demo_frames_without_detections_pass_unchanged(

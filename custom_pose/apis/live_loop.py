@@ -357,8 +357,8 @@ def run_live(source: str,
                 packet, frame, humans, times, t0 = payload
                 t = time.perf_counter()
                 output.draw(packet.index, frame, instances)
-                for boxes, kpts, kpt_scores, human_drawer in humans:
-                    draw_bboxes(frame, boxes, ['person'] * len(boxes))
+                for boxes, names, kpts, kpt_scores, human_drawer in humans:
+                    draw_bboxes(frame, boxes, names)
                     human_drawer.draw(frame, kpts, kpt_scores)
                 times['draw'] = time.perf_counter() - t
                 timer.add(times)
@@ -381,6 +381,9 @@ def run_live(source: str,
                 before = tracker.seconds['propagation'] + \
                     tracker.seconds['tracking']
                 instances = tracker(frame)
+                t_tracked = time.perf_counter()
+                # the detector, where the tracker ran it
+                det_tracker = frame_det.get('seconds', 0.0)
                 humans = []
                 if human is not None:
                     bboxes, scores, labels = detect(frame)
@@ -388,10 +391,11 @@ def run_live(source: str,
                     if sel.any():
                         kpts, kpt_scores = human[1].infer_bboxes(
                             frame, bboxes[sel])
-                        humans.append((bboxes[sel], kpts, kpt_scores,
+                        names = [str(classes[i]) for i in labels[sel]]
+                        humans.append((bboxes[sel], names, kpts, kpt_scores,
                                        human[2]))
                         pose_counts['human'] += int(sel.sum())
-                        det_counts.update(['person'] * int(sel.sum()))
+                        det_counts.update(names)
                 t1 = time.perf_counter()
                 pose_counts['animal'] += len(instances)
                 times: Dict[str, float] = dict(capture=packet.read_time)
@@ -401,11 +405,15 @@ def run_live(source: str,
                     packet.timestamp if info.is_camera else None)
                 t2 = time.perf_counter()
                 # the tracker's propagation time includes the detector's
+                # where it ran it; else the human branch ran it
                 det_s = frame_det.get('seconds', 0.0)
                 steps = tracker.seconds['propagation'] + \
                     tracker.seconds['tracking'] - before
-                times.update(det=det_s, pose=(t1 - t0) - steps,
-                             track=steps - det_s + (t2 - t1))
+                times.update(
+                    det=det_s,
+                    pose=(t_tracked - t0 - steps) +
+                    (t1 - t_tracked - (det_s - det_tracker)),
+                    track=steps - det_tracker + (t2 - t1))
                 num_frames += 1
                 if emit(released):
                     stopped_by = 'q/Esc'
