@@ -290,13 +290,16 @@ def _architecture_mismatch(model: nn.Module,
                            state: Mapping[str, Tensor]) -> Optional[str]:
     """``'backbone: a ResNet-50 in the file, a ResNet-18 in the model'``
     from the first submodule with a ``describe_weights`` classmethod whose
-    description of the file's weights differs from its own."""
+    description of the file's weights differs from its own (its
+    ``describe()`` where it has one: a ResNet knows its depth even with
+    fewer than 4 stages, whose blocks alone could be another depth's)."""
     for name, module in model.named_modules():
         describe = getattr(module, 'describe_weights', None)
         if not callable(describe):
             continue
         prefix = f'{name}.' if name else ''
-        ours = describe(module.state_dict(), '')
+        own = getattr(module, 'describe', None)
+        ours = own() if callable(own) else describe(module.state_dict(), '')
         theirs = describe(state, prefix)
         if ours and theirs and ours != theirs:
             where = f'{name}: ' if name else ''

@@ -224,6 +224,27 @@ def test_pretrained_wrong_depth_is_an_error(tmp_path):
                for k, v in model.state_dict().items())
 
 
+def test_pretrained_file_into_fewer_stages(tmp_path):
+    """A ResNet-101 with 2 stages takes the first two stages of a full
+    ResNet-101 file (its blocks alone, [3, 4], are also ResNet-50's); a
+    ResNet-50 model still refuses that file."""
+    path = tmp_path / 'r101.pth'
+    tv = torchvision.models.resnet101(weights=None)
+    torch.save(tv.state_dict(), path)
+    model = CustomPoseResNet(
+        depth=101, num_stages=2, strides=(1, 2), out_indices=(1, ),
+        init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    model.init_weights()
+    assert torch.equal(model.layer2[3].conv2.weight, tv.layer2[3].conv2.weight)
+    model = CustomPoseResNet(
+        depth=50, num_stages=2, strides=(1, 2), out_indices=(1, ),
+        init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    with pytest.raises(CheckpointError,
+                       match='a ResNet-101 in the file, a ResNet-50 in the '
+                       'model'):
+        model.init_weights()
+
+
 def test_hourglass_pretrained_loads_strictly(tmp_path):
     """The hourglass shares the strict ``Pretrained`` loading."""
     src = CustomPoseHourglass(out_channels=5, num_stacks=2, feat_channels=16)

@@ -271,6 +271,11 @@ class CustomPoseResNet(CustomPoseBackbone):
                 'dict; for a full-model checkpoint set '
                 "model.backbone.init_cfg.prefix='backbone.'")
 
+    def describe(self) -> str:
+        """``'ResNet-50'``: the configured depth (with fewer than 4 stages
+        the blocks alone could be a smaller depth's)."""
+        return f'ResNet-{self.depth}'
+
     @classmethod
     def describe_weights(cls, state: Mapping[str, Tensor],
                          prefix: str = '') -> Optional[str]:
