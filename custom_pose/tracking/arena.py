@@ -32,6 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from custom_pose.errors import InputError
 from .evaluation import (assign_to_ground_truth, count_id_switches, jitter,
                          keypoint_errors)
 from .instances import PoseInstance
@@ -87,7 +88,7 @@ def _ground_truth(path: str, keypoint_names: Sequence[str]) -> dict:
         index[name] = index[ORIGINAL_TO_MMPOSE_NAME[name]] = i
     unknown = [n for n in keypoint_names if n not in index]
     if unknown or len(keypoint_names) != len(KEYPOINT_NAMES):
-        raise ValueError(
+        raise InputError(
             f'the arena clips have the {len(KEYPOINT_NAMES)} Animal-Pose '
             f'keypoints; the model predicts {len(keypoint_names)} '
             f'({", ".join(map(str, unknown[:3])) or "other names"} ...): '
@@ -295,7 +296,7 @@ def measure_arena_tracking(pose_fn: PoseFn,
     frames2 = read_video_frames(clips[2]['video'])
     for frames, gt, name in ((frames1, gt1, 1), (frames2, gt2, 2)):
         if len(frames) != len(gt['present']):
-            raise ValueError(f'{clips[name]["video"]}: {len(frames)} frames '
+            raise InputError(f'{clips[name]["video"]}: {len(frames)} frames '
                              f'decoded, the ground truth has '
                              f'{len(gt["present"])}')
 

@@ -188,3 +188,21 @@ def test_arena_tracking_tool(res18_files, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith('arena_tracking.py: error:')
     assert 'missing.pth' in err[0]
+    # a frame outside the clip is refused before anything runs
+    with pytest.raises(SystemExit) as exc:
+        tool.main([config, checkpoint, '--frames', '5', '--render',
+                   str(tmp_path / 'f.png'), '--render-frame', '5'])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        '--render-frame 5 is not in the clip (5 frames)')
+
+
+def test_arena_needs_an_animal_pose_model(res18_model, tmp_path):
+    """A model of other keypoints is an input error (one line in the tool),
+    raised before any clip is decoded."""
+    from custom_pose.errors import InputError
+    from custom_pose.tracking import measure_arena_tracking
+    with pytest.raises(InputError, match='use an Animal-Pose model'):
+        measure_arena_tracking(lambda frame, boxes: None, ['a', 'b'],
+                               str(tmp_path), num_frames=3,
+                               image_size=(64, 48))

@@ -26,6 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from custom_pose.errors import CustomPoseError  # noqa: E402
 from custom_pose.utils import cli  # noqa: E402
 
 PROG = 'arena_tracking.py'
@@ -61,7 +62,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='the frame --render draws (default: '
                         '%(default)s)')
     cli.add_device_argument(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.render and not 0 <= args.render_frame < args.frames:
+        parser.error(f'--render-frame {args.render_frame} is not in the '
+                     f'clip ({args.frames} frames)')
+    return args
 
 
 @cli.one_line_errors(PROG)
@@ -84,24 +89,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     model = init_pose_model(args.config, args.checkpoint, device=args.device)
     meta = model.dataset_meta
     names = keypoint_names(meta, meta['num_keypoints'])
-    try:
-        result = measure_arena_tracking(
-            TopdownBatchInferencer(model).infer_bboxes, names, args.work_dir,
-            sigmas=meta.get('sigmas'), seed=args.seed, num_frames=args.frames,
-            image_size=tuple(args.size), noise_px=args.noise_px,
-            redetect_interval=args.redetect_interval,
-            keep_instances=bool(args.render),
-            log=lambda msg: print(msg, file=sys.stderr, flush=True))
-        if args.render:
-            drawer = PoseDrawer(meta, meta['num_keypoints'])
-            image = render_arena_frame(
-                result, args.render_frame,
-                lambda img, inst: draw_tracked_instances(img, inst, drawer))
-            if not cv2.imwrite(args.render, image):
-                cli.fail(PROG, f'could not write {args.render}')
-            del result['two_animal_instances'], result['two_animal_video']
-    except ValueError as exc:
-        cli.fail(PROG, str(exc))
+    result = measure_arena_tracking(
+        TopdownBatchInferencer(model).infer_bboxes, names, args.work_dir,
+        sigmas=meta.get('sigmas'), seed=args.seed, num_frames=args.frames,
+        image_size=tuple(args.size), noise_px=args.noise_px,
+        redetect_interval=args.redetect_interval,
+        keep_instances=bool(args.render),
+        log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    if args.render:
+        drawer = PoseDrawer(meta, meta['num_keypoints'])
+        image = render_arena_frame(
+            result, args.render_frame,
+            lambda img, inst: draw_tracked_instances(img, inst, drawer))
+        if not cv2.imwrite(args.render, image):
+            raise CustomPoseError(f'could not write {args.render}')
+        del result['two_animal_instances'], result['two_animal_video']
     print('\n'.join(render_arena_report(result)))
     if args.out_json:
         with open(args.out_json, 'w') as f:
