@@ -117,13 +117,19 @@ def check_resumable(ckpt: Dict[str, Any], path: str) -> None:
 _RESUMABLE_NAME = re.compile(r'^(?:epoch|iter)_(\d+)\.pth$')
 
 
+def last_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint the work dir's ``last_checkpoint`` file names, None
+    without one (and without mmengine's log line about it)."""
+    if not osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+        return None
+    return find_latest_checkpoint(work_dir) or None
+
+
 def resume_candidates(work_dir: str) -> List[str]:
     """Checkpoints ``--resume`` tries, in order: the one ``last_checkpoint``
     names, then the work dir's ``epoch_N.pth`` / ``iter_N.pth`` files, the
     newest (by modification time) first."""
-    latest = None
-    if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
-        latest = find_latest_checkpoint(work_dir) or None
+    latest = last_checkpoint(work_dir)
     others = []
     if osp.isdir(work_dir):
         for name in os.listdir(work_dir):
@@ -310,11 +316,7 @@ class CustomPoseRunner(Runner):
             advice = 'raise the file size limit (ulimit -f)'
         else:
             advice = 'make the folder writable'
-        previous = None
-        last = osp.join(self.work_dir, 'last_checkpoint')
-        if osp.isfile(last):
-            with open(last, encoding='utf-8') as f:
-                previous = f.read().strip() or None
+        previous = last_checkpoint(self.work_dir)
         kept = (f'{previous} is intact' if previous and osp.isfile(previous)
                 else 'no earlier checkpoint was written')
         return (f'cannot write checkpoint {path}: {reason}; nothing was '
@@ -408,7 +410,7 @@ def build_runner(cfg: Config, config_name: Optional[str] = None) -> Runner:
 
 
 def _interrupted_message(runner: Runner) -> str:
-    latest = find_latest_checkpoint(runner.work_dir)
+    latest = last_checkpoint(runner.work_dir)
     where = f'from {latest}' if latest and osp.isfile(latest) else \
         'no checkpoint was written yet: it starts over'
     return (f'interrupted at iteration {runner.iter + 1}; continue with '
