@@ -38,11 +38,13 @@ to the code that raises them (and are importable from there):
 - ``CfgOptionsError`` (``KeyError``): :mod:`custom_pose.utils.config`
   (also importable from :mod:`custom_pose.utils.cli`).
 """
+import contextlib
+from typing import Iterator
 
 __all__ = [
     'CustomPoseError', 'InputError', 'ModelConfigError', 'CheckpointError',
     'UnreadableCheckpointError', 'KeypointMismatchError', 'RunInterrupted', 'first_line',
-    'raised_by_ctrl_c'
+    'raised_by_ctrl_c', 'config_build_errors'
 ]
 
 
@@ -95,6 +97,21 @@ def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     line = text.splitlines()[0] if text else ''
     return f'{type(exc).__name__}: {line}' if line else type(exc).__name__
+
+
+@contextlib.contextmanager
+def config_build_errors(what: str) -> Iterator[None]:
+    """Inside, a ``TypeError``/``ValueError``/``KeyError`` of a config that
+    does not build (mmengine's registries raise those) becomes one
+    :class:`ModelConfigError` line, ``cannot build <what>: ...``; this
+    package's own errors pass unchanged."""
+    try:
+        yield
+    except CustomPoseError:
+        raise
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ModelConfigError(
+            f'cannot build {what}: {first_line(exc)}') from None
 
 
 def raised_by_ctrl_c(exc: BaseException) -> bool:

@@ -50,8 +50,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, find_latest_checkpoint
 
 from custom_pose.errors import (CheckpointError, CustomPoseError,
-                                ModelConfigError, RunInterrupted,
-                                UnreadableCheckpointError, first_line,
+                                RunInterrupted, UnreadableCheckpointError,
+                                config_build_errors, first_line,
                                 raised_by_ctrl_c)
 from custom_pose.utils.atomic_io import (commit_temp_path,
                                          discard_temp_path,
@@ -261,19 +261,15 @@ class CustomPoseRunner(Runner):
         ``KeyError`` while building, e.g. ``split_ratio=1.0``) becomes one
         :class:`~custom_pose.errors.ModelConfigError` line naming the
         dataset."""
-        try:
+        if not isinstance(dataloader, dict):
             return Runner.build_dataloader(
                 dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
-        except CustomPoseError:
-            raise
-        except (TypeError, ValueError, KeyError) as exc:
-            if not isinstance(dataloader, dict):
-                raise
-            dataset = dataloader.get('dataset')
-            name = dataset.get('type', 'the dataset') if isinstance(
-                dataset, dict) else type(dataset).__name__
-            raise ModelConfigError(f'cannot build the data loader of {name}: '
-                                   f'{first_line(exc)}') from None
+        dataset = dataloader.get('dataset')
+        name = dataset.get('type', 'the dataset') if isinstance(
+            dataset, dict) else type(dataset).__name__
+        with config_build_errors(f'the data loader of {name}'):
+            return Runner.build_dataloader(
+                dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
 
     # ------------------------------------------------------------------
     # saving
@@ -388,16 +384,11 @@ def build_runner(cfg: Config, config_name: Optional[str] = None) -> Runner:
             e.g. an unsupported ResNet depth), in one line.
     """
     name = config_name or cfg.filename or 'the config'
-    try:
+    with config_build_errors(f'the run of {name}'):
         if 'runner_type' in cfg:
             runner = RUNNERS.build(cfg)
         else:
             runner = CustomPoseRunner.from_cfg(cfg)
-    except CustomPoseError:
-        raise
-    except (TypeError, ValueError, KeyError) as exc:
-        raise ModelConfigError(
-            f'cannot build the run of {name}: {first_line(exc)}') from None
     if isinstance(runner, CustomPoseRunner):
         runner.config_name = name
     else:

@@ -20,7 +20,7 @@ import sys
 from typing import List, Optional
 
 from custom_pose.errors import (CustomPoseError, InputError,
-                                ModelConfigError, first_line)
+                                ModelConfigError, config_build_errors)
 from custom_pose.utils import cli
 
 PROG = 'browse_dataset.py'
@@ -125,13 +125,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     from custom_pose.apis import PoseDrawer, draw_bboxes
     from mmpose.registry import DATASETS
 
-    try:
+    with config_build_errors('the dataset'):
         dataset = DATASETS.build(_dataset_cfg(args))
-    except (TypeError, ValueError, KeyError) as exc:
-        if isinstance(exc, CustomPoseError):
-            raise
-        raise ModelConfigError(
-            f'cannot build the dataset: {first_line(exc)}') from None
     num_kpts = dataset.metainfo['num_keypoints']
     drawer = PoseDrawer(dataset.metainfo, num_kpts, radius=3, thickness=2)
     os.makedirs(args.output_dir, exist_ok=True)
