@@ -36,10 +36,8 @@ from custom_pose.errors import InputError
 from .evaluation import (assign_to_ground_truth, count_id_switches, jitter,
                          keypoint_errors)
 from .instances import PoseInstance
-from .options import DEFAULT_SEARCH_SCALES
-from .propagation import BoxPropagator
+from .options import DEFAULT_SEARCH_SCALES, TrackingOptions
 from .smoothing import SMOOTH_METHODS, build_smoother
-from .tracker import PoseTracker
 from .video_tracker import PoseFn, VideoPoseTracker
 
 __all__ = [
@@ -300,18 +298,18 @@ def measure_arena_tracking(pose_fn: PoseFn,
                              f'decoded, the ground truth has '
                              f'{len(gt["present"])}')
 
-    def tracker() -> PoseTracker:
-        return PoseTracker(sigmas=sigmas)
-
+    # built as the demos build them: the whole frame, --track-box with
+    # --search-scales none, --track-box
+    meta = {} if sigmas is None else dict(sigmas=sigmas)
     runs = dict(
-        whole_frame=BoxPropagator('full_frame', propagate=False),
-        track_box_no_search=BoxPropagator('full_frame'),
-        track_box=BoxPropagator('full_frame', search_scales=search_scales))
+        whole_frame=TrackingOptions(),
+        track_box_no_search=TrackingOptions(track_box=True, search_scales=()),
+        track_box=TrackingOptions(track_box=True,
+                                  search_scales=tuple(search_scales)))
     boxes = {}
-    for key, propagator in runs.items():
+    for key, options in runs.items():
         log(f'arena: one animal, {key}')
-        out, ms = _run(VideoPoseTracker(pose_fn, propagator, tracker()),
-                       frames1)
+        out, ms = _run(options.video_tracker(pose_fn, meta), frames1)
         boxes[key] = _box_run(out, gt1, ms)
     prop = boxes['track_box']
     ratio = boxes['whole_frame']['stats']['mean'] / max(
@@ -320,10 +318,9 @@ def measure_arena_tracking(pose_fn: PoseFn,
     log('arena: two animals, --track-box + track ids')
     detector = _GroundTruthBoxes(gt2)
     two_out, ms = _run(
-        VideoPoseTracker(
-            pose_fn,
-            BoxPropagator('detector', detector=detector,
-                          redetect_interval=redetect_interval), tracker()),
+        TrackingOptions(track_box=True,
+                        redetect_interval=redetect_interval).video_tracker(
+                            pose_fn, meta, detector=detector),
         frames2, detector)
     identity = _identity_run(two_out, gt2, detector.calls, ms)
 
