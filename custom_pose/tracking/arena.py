@@ -128,9 +128,10 @@ def _run(video: VideoPoseTracker, frames: Sequence[np.ndarray],
     return out, 1000.0 * (time.perf_counter() - t0) / max(1, len(frames))
 
 
-def _poses(instances: Sequence[PoseInstance],
-           smoothed: bool = False) -> Tuple[np.ndarray, np.ndarray]:
-    k = [i.keypoints if smoothed else i.keypoints_raw for i in instances]
+def _poses(instances: Sequence[PoseInstance]
+           ) -> Tuple[np.ndarray, np.ndarray]:
+    """The frame's raw keypoints (N, K, 2) and track ids (N, )."""
+    k = [i.keypoints_raw for i in instances]
     return (np.stack(k) if k else np.zeros((0, 0, 2)),
             np.array([i.track_id for i in instances], np.int64))
 
