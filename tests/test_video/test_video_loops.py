@@ -47,6 +47,7 @@ def test_run_video_track_box_smoothing_json(res18_files, arena, tmp_path):
     assert stats.frames_done == 9 and stats.undecodable == []
     assert set(stats.stage_ms) == {'propagation', 'pose', 'tracking',
                                    'smoothing'}
+    assert stats.stage_ms['pose'] > 0
     data, insts = _instances(stats.out_json)
     assert data['tracking']['smooth'] == 'savgol'
     assert data['tracking']['smooth_params'] == dict(window_length=5,
@@ -150,6 +151,8 @@ def test_batch_size_fits_in_memory(res18_files, arena, tmp_path):
         f'--batch-size {huge} would hold')
     assert f'; using {stats.batch_size} (25% of the' in warnings[0]
     assert stats.frames_done == 9
+    # the whole frame in batches: the pose stage is timed there too
+    assert stats.stage_ms['pose'] > 0
 
 
 def test_onnxruntime_backend_matches_pytorch(res18_files, arena, tmp_path):
