@@ -47,7 +47,6 @@ import argparse
 import os.path as osp
 import shlex
 import sys
-import warnings
 from pathlib import Path
 from typing import List, Optional, Tuple
 
@@ -280,7 +279,6 @@ def _options(args: argparse.Namespace):
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     prog = osp.basename(__file__)
-    warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
     from custom_pose.benchmark import (check_docs, load_report,
                                        render_markdown, run_benchmark,
                                        write_docs)
