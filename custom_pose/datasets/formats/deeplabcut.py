@@ -374,18 +374,21 @@ def read_deeplabcut_keypoint_names(path: str) -> Tuple[str, ...]:
     """The keypoint names of a project (from ``config.yaml``; without one,
     from the ``CollectedData`` file's header), without reading the rows'
     images."""
-    config = find_deeplabcut_config(path)
+    config = _project_config(path)
     if config is not None:
         return _config_keypoints(_load_config(config), config)[1]
-    if osp.isdir(path) or path.endswith(('.yaml', '.yml')):
-        raise _no_config(path)
     return _table_keypoints(_read_table(path))
 
 
-def _no_config(path: str) -> KeypointFormatError:
-    return KeypointFormatError(
-        f'{path}: no config.yaml in this folder; point ann_file at a '
-        'DeepLabCut project folder, its config.yaml or a CollectedData file')
+def _project_config(path: str) -> Optional[str]:
+    """:func:`find_deeplabcut_config`; a project folder must have one."""
+    config = find_deeplabcut_config(path)
+    if config is None and osp.isdir(path):
+        raise KeypointFormatError(
+            f'{path}: no config.yaml in this folder; point ann_file at a '
+            'DeepLabCut project folder, its config.yaml or a CollectedData '
+            'file')
+    return config
 
 
 def _table_keypoints(table: _Table) -> Tuple[str, ...]:
@@ -417,11 +420,9 @@ def read_deeplabcut(path: str) -> KeypointAnnotations:
     if not osp.exists(path):
         raise FileNotFoundError(f'{path}: DeepLabCut project or '
                                 'CollectedData file does not exist')
-    config = find_deeplabcut_config(path)
+    config = _project_config(path)
     cfg = _load_config(config) if config is not None else None
     if osp.isdir(path) or path.endswith(('.yaml', '.yml')):
-        if cfg is None:
-            raise _no_config(path)
         project = osp.dirname(osp.abspath(config))
         files = _project_files(project, cfg.get('scorer'))
     else:
