@@ -53,6 +53,11 @@ ANIMALPOSE_METAINFO_FILE: str = _find_metainfo_file()
 
 #: How many missing image paths an error message lists.
 _MAX_LISTED = 5
+#: The release's keypoint names in mmpose's order (the order of the loaded
+#: keypoints), for messages.
+_RELEASE_NAMES_IN_MMPOSE_ORDER = [
+    MMPOSE_TO_ORIGINAL_NAME[n] for n in MMPOSE_KEYPOINT_NAMES
+]
 
 
 class DatasetNotFoundError(CustomPoseError, FileNotFoundError):
@@ -345,6 +350,7 @@ class OrgAnimalPoseDataset(SplitOptionsMixin, SkipUndecodableMixin,
                 continue
             self._check_keypoints(annots, inst, sizes)
             instance_list.append(self._instance_info(annots, inst))
+        self._image_sizes = sizes  # reused by get_coco_gt
 
         image_list = []
         for img_id in sorted(img_ids):
@@ -384,7 +390,7 @@ class OrgAnimalPoseDataset(SplitOptionsMixin, SkipUndecodableMixin,
             inst.keypoints[:, :2], inst.keypoints[:, 2] > 0,
             f'{annots.path}: annotations[{inst.ann_id - 1}] '
             f'(image_id={inst.image_id})', sizes[inst.image_id],
-            names=[MMPOSE_TO_ORIGINAL_NAME[n] for n in MMPOSE_KEYPOINT_NAMES],
+            names=_RELEASE_NAMES_IN_MMPOSE_ORDER,
             error=AnimalPoseFormatError)
 
     def _instance_info(self, annots: AnimalPoseAnnotations,
@@ -557,8 +563,10 @@ class OrgAnimalPoseDataset(SplitOptionsMixin, SkipUndecodableMixin,
         sizes = None
         if with_image_size:
             sizes = {}
+            known = getattr(self, '_image_sizes', {})  # read when loading
             for img_id in self._selected_image_ids:
-                size = read_image_size(self._img_path(annots.images[img_id]))
+                size = known[img_id] if img_id in known else read_image_size(
+                    self._img_path(annots.images[img_id]))
                 if size is not None:
                     sizes[img_id] = size
         return to_coco(
