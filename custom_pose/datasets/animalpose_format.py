@@ -297,11 +297,15 @@ def load_json(path: str) -> Any:
         ]
         at = f' (lines {", ".join(map(str, lines[:4]))})' if len(
             lines) > 1 else ''
+        # the release's "images": {"<id>": "<file>"}
+        image_ids = e.key.isdigit() and isinstance(e.first, str) and \
+            isinstance(e.second, str)
         raise AnimalPoseFormatError(
             f'{path}: key {json.dumps(e.key)} is given twice in one object'
             f'{at}, first as {_short(e.first)}, then as {_short(e.second)}; '
-            'JSON keeps only the last one. In "images" this is one image id '
-            'for two files: give every image its own id') from None
+            'JSON keeps only the last one.' +
+            (' In "images" this is one image id for two files: give every '
+             'image its own id' if image_ids else '')) from None
 
 
 def dump_json(obj: Any, path: str, indent: Optional[int] = None) -> str:

@@ -82,6 +82,15 @@ def test_image_id_given_twice(dataset_kwargs, animalpose_root):
         'as "img_0100.jpg", then as "img_0101.jpg"; JSON keeps only the last '
         'one. In "images" this is one image id for two files: give every '
         'image its own id')
+    # any other JSON (a COCO file read by the same loader): no such hint
+    from custom_pose.datasets.animalpose_format import load_json
+    coco = path.parent / 'coco.json'
+    coco.write_text('{"annotations": [{"id": 1, "id": 2}]}')
+    with pytest.raises(AnimalPoseFormatError) as err:
+        load_json(str(coco))
+    assert str(err.value) == (
+        f'{coco}: key "id" is given twice in one object (lines 1, 1), first '
+        'as 1, then as 2; JSON keeps only the last one.')
 
 
 def _break_image(root: Path, data, content: bytes) -> str:
