@@ -14,8 +14,7 @@ from torch import Tensor
 
 from mmpose.registry import MODELS
 from mmpose.utils.typing import OptConfigType, OptMultiConfig
-from .base import (CustomPoseBackbone, PretrainedWeightsUnavailableError,
-                   ResidualBlock)
+from .base import CustomPoseBackbone, ResidualBlock
 
 
 class BasicBlock(ResidualBlock):
@@ -371,4 +370,4 @@ class CustomPoseResNet(CustomPoseBackbone):
         return tuple(outs)
 
 
-__all__ = ['CustomPoseResNet', 'PretrainedWeightsUnavailableError']
+__all__ = ['CustomPoseResNet']
