@@ -548,15 +548,17 @@ def _summary_counts(out, prefix):
 def test_webcam_demo_on_a_video_file(assets, tmp_path):
     """Detector + animal and human models on a file: every frame processed
     and written (count, fps and size kept), both models used."""
-    rc, out, err = _run(WEBCAM_DEMO, [
+    models = [
         '--det_config', assets['det_cfg'], '--det-checkpoint',
         assets['det_ckpt'], '--animal-pose-config', assets['animal_cfg'],
         '--animal_pose_checkpoint', assets['animal_ckpt'],
         '--human_pose_config', assets['human_cfg'], '--human_pose_checkpoint',
         assets['human_ckpt'], '--cam-id', assets['short_clip'], '--bbox-thr',
-        0.3, '--kpt-thr', 0.0, '--out-video-file', 'out/webcam.mp4',
-        '--device', 'cpu'
-    ], cwd=tmp_path)
+        0.3, '--kpt-thr', 0.0, '--device', 'cpu'
+    ]
+    rc, out, err = _run(WEBCAM_DEMO,
+                        models + ['--out-video-file', 'out/webcam.mp4'],
+                        cwd=tmp_path)
     assert rc == 0, err
     assert 'Traceback' not in err
     frames_in, fps_in, size_in = read_video(assets['short_clip'])
@@ -576,14 +578,8 @@ def test_webcam_demo_on_a_video_file(assets, tmp_path):
 
     # --roi: the animal's box is the ROI, so the human branch runs the
     # detector, not the tracker; each stage's latency still counts it once
-    rc, out, err = _run(WEBCAM_DEMO, [
-        '--det_config', assets['det_cfg'], '--det-checkpoint',
-        assets['det_ckpt'], '--animal-pose-config', assets['animal_cfg'],
-        '--animal_pose_checkpoint', assets['animal_ckpt'],
-        '--human_pose_config', assets['human_cfg'], '--human_pose_checkpoint',
-        assets['human_ckpt'], '--cam-id', assets['short_clip'], '--bbox-thr',
-        0.3, '--kpt-thr', 0.0, '--roi', '0,0,128,96', '--device', 'cpu'
-    ], cwd=tmp_path)
+    rc, out, err = _run(WEBCAM_DEMO, models + ['--roi', '0,0,128,96'],
+                        cwd=tmp_path)
     assert rc == 0, err
     line = next(x for x in out.splitlines() if 'mean latency:' in x)
     latency = dict(re.findall(r'(\w+) (-?[\d.]+) ms', line))
