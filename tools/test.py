@@ -59,7 +59,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     _check_paths(args)
 
-    from custom_pose.engine.runner import build_runner, configure_run
+    from custom_pose.engine.runner import (build_runner, check_datasets,
+                                           configure_run)
 
     cfg = cli.load_config(args.config, args.cfg_options)
     configure_run(cfg, args.config, args.work_dir, args.launcher)
@@ -81,6 +82,7 @@ def main(argv=None) -> int:
             dict(type='CustomPoseDumpPredictions', out_file=args.out))
         cfg.test_evaluator = evaluators
 
+    check_datasets(cfg, ('test_dataloader', ))
     metrics = build_runner(cfg, args.config).test()
     from custom_pose.evaluation import format_metrics_summary
     print(format_metrics_summary(metrics), flush=True)

@@ -152,13 +152,14 @@ def main(argv=None) -> int:
     import torch
     from mmengine.logging import print_log
 
-    from custom_pose.engine.runner import (build_runner, configure_run,
-                                           run_training)
+    from custom_pose.engine.runner import (build_runner, check_datasets,
+                                           configure_run, run_training)
 
     cfg = merge_args(cli.load_config(args.config, args.cfg_options), args)
     configure_run(cfg, args.config, args.work_dir, args.launcher)
     cli.check_output_dir(cfg.work_dir, '--work-dir' if args.work_dir else
                          'work_dir (of the config)')
+    check_datasets(cfg, ('train_dataloader', 'val_dataloader'))
     runner = build_runner(cfg, args.config)
     if not torch.cuda.is_available():
         print_log(

@@ -13,6 +13,8 @@ one. Compared with mmengine's ``Runner`` it
   ``--resume`` stops with one :class:`~custom_pose.errors.CheckpointError`
   line, where mmengine would log the size mismatches and go on with random
   weights;
+- **saves plain metadata**: a checkpoint's ``meta`` (the dataset
+  metainfo among it) holds lists and Python numbers, not numpy arrays;
 - **saves atomically**: every checkpoint is written to a temporary file in
   its folder, flushed, ``fsync``-ed and renamed into place; a failed save
   (a full disk) removes the temporary file and stops with one
@@ -31,16 +33,20 @@ one. Compared with mmengine's ``Runner`` it
   its class rejects is one :class:`~custom_pose.errors.ModelConfigError`
   line when the loop builds its data loader.
 
-:func:`build_runner` builds it for the tools, with one-line errors for
+:func:`check_datasets` builds the datasets once before the Runner exists,
+so that a data error is the first thing a tool prints;
+:func:`build_runner` builds the Runner for the tools, with one-line errors for
 configs that do not build; :func:`run_training` turns Ctrl-C into one line
 saying where to continue.
 """
+import copy
 import errno
+import inspect
 import logging
 import os
 import os.path as osp
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 from mmengine.dist import broadcast_object_list, get_world_size, \
@@ -57,13 +63,15 @@ from custom_pose.utils.atomic_io import (commit_temp_path,
                                          discard_temp_path,
                                          reserve_temp_path)
 from custom_pose.utils.checkpoint import (is_remote, load_checkpoint_file,
-                                          load_pose_estimator_weights)
+                                          load_pose_estimator_weights,
+                                          plain_metainfo)
 from custom_pose.utils.dist import prepare_cpu_distributed
 from .work_dir_lock import WorkDirLock, WorkDirLockedError, describe_holder
 
 __all__ = [
     'CustomPoseRunner', 'CheckpointSaveError', 'configure_run',
-    'build_runner', 'run_training', 'check_resumable', 'resume_candidates'
+    'check_datasets', 'build_runner', 'run_training', 'check_resumable',
+    'resume_candidates'
 ]
 
 
@@ -274,6 +282,18 @@ class CustomPoseRunner(Runner):
     # ------------------------------------------------------------------
     # saving
     # ------------------------------------------------------------------
+    def call_hook(self, fn_name: str, **kwargs) -> None:
+        """mmengine's ``call_hook``; before a checkpoint is saved (and after
+        the hooks have added to it), its ``meta`` becomes plain Python types
+        (:func:`~custom_pose.utils.checkpoint.plain_metainfo`: the dataset
+        metainfo's numpy arrays as lists), so the file loads with
+        ``torch.load(weights_only=True)`` anywhere."""
+        super().call_hook(fn_name, **kwargs)
+        checkpoint = kwargs.get('checkpoint')
+        if fn_name == 'before_save_checkpoint' and isinstance(
+                checkpoint, dict) and isinstance(checkpoint.get('meta'), dict):
+            checkpoint['meta'] = plain_metainfo(checkpoint['meta'])
+
     def save_checkpoint(self, out_dir: str, filename: str, *args,
                         **kwargs) -> None:
         """mmengine's ``save_checkpoint``, written atomically: into a
@@ -366,6 +386,43 @@ class CustomPoseRunner(Runner):
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
+
+
+def check_datasets(cfg: Config,
+                   loaders: Sequence[str] = ('train_dataloader',
+                                             'val_dataloader')) -> None:
+    """Build the datasets of ``loaders`` once, before the Runner prints its
+    environment and config: a data problem (a missing project, an
+    unreadable label file, an empty selection) stops the tool with its one
+    line near the top of the output instead of after some hundred lines.
+
+    The datasets are built without their pipelines and dropped; the Runner
+    builds its own. Loaders the config lacks (or sets to None) are skipped,
+    and a dataset config shared by two loaders is built once.
+
+    Raises:
+        CustomPoseError: The dataset's own error (e.g.
+            ``KeypointFormatError``), or a :class:`ModelConfigError` line for
+            an option its class rejects.
+    """
+    from mmengine.registry import DATASETS, init_default_scope
+
+    init_default_scope(cfg.get('default_scope', 'mmpose'))
+    seen: List[Any] = []
+    for key in loaders:
+        loader = cfg.get(key)
+        dataset = loader.get('dataset') if isinstance(loader, dict) else None
+        if not isinstance(dataset, dict) or dataset in seen:
+            continue
+        seen.append(dataset)
+        name = dataset.get('type', 'the dataset')
+        dataset = copy.deepcopy(dataset)
+        with config_build_errors(f'the data loader of {name}'):
+            cls = DATASETS.get(name) if isinstance(name, str) else name
+            if cls is not None and \
+                    'pipeline' in inspect.signature(cls).parameters:
+                dataset['pipeline'] = []  # data only; the Runner's own
+            DATASETS.build(dataset)
 
 
 def build_runner(cfg: Config, config_name: Optional[str] = None) -> Runner:
