@@ -1,52 +1,33 @@
 # Copyright (c) custom_pose contributors. All rights reserved.
-"""Loading configs with one-line errors, and checking ``--cfg-options``.
+"""Loading configs with one-line errors.
 
 :func:`load_config` reads an mmengine config and turns the ways it can fail
 into one :class:`~custom_pose.errors.ModelConfigError` line: a missing file
 or ``_base_`` file, a syntax error (naming the file of the chain that has
-it, and the line), an import that fails.
-
-:func:`check_cfg_options` checks ``--cfg-options`` before they are merged.
-mmengine merges any dotted key, so a typo such as ``modle.backbone.depth``
-silently adds a new, unused entry and the run goes on with the old value,
-and a mistyped last key such as ``train_dataloader.batch_sise=4`` ends in a
-``TypeError`` from deep inside the DataLoader.  Every part of a key but the
-last must exist; a new last key must be an argument of what the dict builds
-(the registered class of its ``type``, the DataLoader, the training loop,
-the optimizer wrapper), where that is known; values replacing numbers must
-be numbers, and counts such as ``batch_size`` or ``max_epochs`` whole numbers
-in range.
-
-:func:`merge_cfg_options` checks and merges them, and makes ``data_root=X``
-(and ``ann_file=Y``, in the configs of ``configs/custom/``) reach the
-dataloaders: a config defines ``data_root`` once and its loaders copy the
-string when the file is read, so the new value is also set on every
-``*_dataloader.dataset.data_root`` (nested datasets too) that held the old
-one.
+it, and the line), an import that fails. A ``data_root`` (or ``ann_file``)
+that the file sets at its top level over its ``_base_`` reaches the
+dataloaders (:func:`~custom_pose.utils.cfg_options.apply_top_level_dataset_keys`),
+and ``--cfg-options`` are checked and merged
+(:mod:`custom_pose.utils.cfg_options`, whose names are importable from here
+too).
 """
 import ast
 import copy
-import difflib
-import inspect
 import os.path as osp
 import re
-from typing import (Any, Callable, Dict, Iterable, List, Optional, Set,
-                    Tuple, Union)
+from typing import Any, Dict, Optional, Set, Tuple, Union
 
 from mmengine.config import Config
 
-from custom_pose.errors import CustomPoseError, ModelConfigError, first_line
+from custom_pose.errors import ModelConfigError, first_line
+from .cfg_options import (CfgOptionsError, _base_files,
+                          apply_top_level_dataset_keys, check_cfg_options,
+                          dataset_arguments, merge_cfg_options)
 
 __all__ = [
-    'CfgOptionsError', 'load_config', 'check_cfg_options', 'merge_cfg_options'
+    'CfgOptionsError', 'load_config', 'check_cfg_options',
+    'merge_cfg_options', 'dataset_arguments', 'apply_top_level_dataset_keys'
 ]
-
-
-class CfgOptionsError(CustomPoseError, KeyError):
-    """An ``--cfg-options`` key or value that does not fit the config."""
-
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return str(self.args[0])
 
 
 # ---------------------------------------------------------------------------
@@ -79,27 +60,10 @@ def load_config(config: Union[str, Config],
             cfg = Config.fromfile(path)
         except Exception as exc:  # noqa: BLE001 - explained in one line
             raise ModelConfigError(_explain(path, exc, what)) from None
+        apply_top_level_dataset_keys(cfg, path)
     if cfg_options:
         merge_cfg_options(cfg, cfg_options)
     return cfg
-
-
-def _base_files(path: str, tree: ast.Module) -> List[str]:
-    """The ``_base_`` files a config names (relative to its folder)."""
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == '_base_'
-                for t in node.targets):
-            try:
-                value = ast.literal_eval(node.value)
-            except ValueError:
-                return []
-            names = [value] if isinstance(value, str) else list(value)
-            return [
-                osp.normpath(osp.join(osp.dirname(path), n)) for n in names
-                if isinstance(n, str) and not n.startswith('mmpose::')
-            ]
-    return []
 
 
 def _find_syntax_error(path: str,
@@ -143,279 +107,3 @@ def _explain(path: str, exc: BaseException, what: str) -> str:
             return (f'{what} {path}: the _base_ file '
                     f'{osp.normpath(str(missing))} does not exist')
     return f'cannot read {what} {path}: {first_line(exc)}'
-
-
-# ---------------------------------------------------------------------------
-# --cfg-options
-# ---------------------------------------------------------------------------
-#: Counts that must be whole numbers, with their smallest value (None: any).
-_WHOLE_NUMBERS: Dict[str, Optional[int]] = {
-    'batch_size': 1,
-    'num_workers': 0,
-    'max_epochs': 1,
-    'max_iters': 1,
-    'val_interval': 1,
-    'val_begin': 1,
-    'max_keep_ckpts': None,
-    'seed': None,
-    'depth': 1,
-    'num_stacks': 1,
-    'num_keypoints': 1,
-    'out_channels': 1,
-    'in_channels': 1,
-}
-
-
-def _closest(name: str, candidates: Iterable[str]) -> str:
-    match = difflib.get_close_matches(name, sorted(map(str, candidates)), n=1)
-    return f" (did you mean '{match[0]}'?)" if match else ''
-
-
-def _parameters(func: Callable, skip: Iterable[str] = ()) -> Optional[Set[str]]:
-    """Keyword arguments ``func`` (a class: its ``__init__``) accepts;
-    ``None`` if it takes ``**kwargs`` or has no readable signature."""
-    try:
-        sig = inspect.signature(func.__init__ if inspect.isclass(func)
-                                else func)
-    except (TypeError, ValueError):
-        return None
-    params = sig.parameters.values()
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return None
-    return {
-        p.name
-        for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    } - {'self'} - set(skip)
-
-
-#: Registries to search for a ``type``, and the key parts that say which
-#: one a dict is built by (searched first).
-_REGISTRIES: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
-    ('TRANSFORMS', ('pipeline', )),
-    ('OPTIMIZERS', ('optimizer', )),
-    ('OPTIM_WRAPPERS', ('optim_wrapper', )),
-    ('PARAM_SCHEDULERS', ('param_scheduler', )),
-    ('WEIGHT_INITIALIZERS', ('init_cfg', )),
-    ('HOOKS', ('default_hooks', 'custom_hooks')),
-    ('METRICS', ('val_evaluator', 'test_evaluator')),
-    ('DATA_SAMPLERS', ('sampler', 'batch_sampler')),
-    ('KEYPOINT_CODECS', ('codec', 'encoder', 'decoder')),
-    ('DATASETS', ('dataset', 'datasets')),
-    ('VISBACKENDS', ('vis_backends', )),
-    ('VISUALIZERS', ('visualizer', )),
-    ('LOG_PROCESSORS', ('log_processor', )),
-    ('LOOPS', ('train_cfg', 'val_cfg', 'test_cfg')),
-    ('FUNCTIONS', ('collate_fn', )),
-    ('MODELS', ()),
-)
-
-
-def _registered(type_name: Any, parts: List[str]) -> Optional[Callable]:
-    """The class or function a ``type`` at key ``parts`` names in mmpose's
-    registries (the one the key suggests first, e.g. ``OPTIMIZERS`` for
-    ``optim_wrapper.optimizer``)."""
-    if not isinstance(type_name, str):
-        return type_name if callable(type_name) else None
-    from mmpose import registry
-    hinted = [name for name, keys in _REGISTRIES
-              if any(k in parts for k in keys)]
-    for name in hinted + [name for name, _ in _REGISTRIES]:
-        reg = getattr(registry, name, None)
-        try:
-            obj = reg.get(type_name) if reg is not None else None
-        except Exception:  # noqa: BLE001 - a registry that cannot import
-            obj = None
-        if obj is not None:
-            return obj
-    return None
-
-
-def _accepted_keys(parts: List[str],
-                   node: Dict[str, Any]) -> Optional[Tuple[str, Set[str]]]:
-    """What builds the dict at ``parts`` and the keys it accepts; ``None``
-    where that is not known (anything goes)."""
-    if 'type' in node:
-        target = _registered(node['type'], parts)
-        if target is None:
-            return None
-        keys = _parameters(target)
-        if keys is None:
-            return None
-        return getattr(target, '__name__', str(node['type'])), \
-            keys | {'type', '_scope_'}
-    if len(parts) != 1:
-        return None
-    key = parts[0]
-    if key.endswith('_dataloader'):
-        from torch.utils.data import DataLoader
-        keys = _parameters(DataLoader) or set()
-        # mmengine's Runner.build_dataloader pops these before DataLoader()
-        return 'DataLoader', keys | {
-            'num_batch_per_epoch', 'disable_subprocess_warning'
-        }
-    if key == 'train_cfg':
-        from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
-        loop = EpochBasedTrainLoop if node.get('by_epoch', True) and \
-            'max_iters' not in node else IterBasedTrainLoop
-        skip = ('runner', 'dataloader')
-        return loop.__name__, (_parameters(loop, skip) or set()) | {'by_epoch'}
-    if key in ('val_cfg', 'test_cfg'):
-        from mmengine.runner import TestLoop, ValLoop
-        loop = ValLoop if key == 'val_cfg' else TestLoop
-        return loop.__name__, _parameters(
-            loop, ('runner', 'dataloader', 'evaluator')) or set()
-    if key == 'optim_wrapper':
-        from mmengine.optim import OptimWrapper
-        return 'OptimWrapper', (_parameters(OptimWrapper) or set()) | {
-            'type', 'optimizer', 'paramwise_cfg', 'constructor'
-        }
-    if key == 'auto_scale_lr':
-        return 'auto_scale_lr', {'enable', 'base_batch_size'}
-    if key == 'randomness':
-        from mmengine.runner import set_random_seed
-        return 'set_random_seed', _parameters(set_random_seed) or set()
-    return None
-
-
-def _check_value(key: str, parts: List[str], value: Any, old: Any) -> None:
-    """Type and range of a value that replaces ``old``."""
-    if old is not None and value is not None:
-        if type(old) is bool and not isinstance(value, bool):
-            raise CfgOptionsError(
-                f'--cfg-options {key}={value!r}: expected True or False')
-        if type(old) in (int, float) and (isinstance(value, bool) or
-                                          not isinstance(value, (int, float))):
-            raise CfgOptionsError(
-                f'--cfg-options {key}={value!r}: expected a number like the '
-                f'current value {old!r}')
-    if parts[-1] in _WHOLE_NUMBERS and value is not None and (
-            isinstance(old, int) or old is None):
-        low = _WHOLE_NUMBERS[parts[-1]]
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise CfgOptionsError(
-                f'--cfg-options {key}={value!r}: expected a whole number' +
-                (f' >= {low}' if low is not None else ''))
-        if low is not None and value < low:
-            raise CfgOptionsError(
-                f'--cfg-options {key}={value}: must be >= {low}')
-
-
-def _runner_arguments() -> Set[str]:
-    from mmengine.runner import Runner
-    return _parameters(Runner) or set()
-
-
-def check_cfg_options(cfg: Union[Config, dict], options: Dict[str, Any]) -> None:
-    """Check ``--cfg-options`` keys and values against ``cfg`` before they
-    are merged (see the module docstring for the rules).
-
-    Args:
-        cfg (Config | dict): The loaded config.
-        options (dict): ``{'a.b.c': value}`` as parsed by mmengine's
-            ``DictAction``.
-
-    Raises:
-        CfgOptionsError: Naming the key, the part that does not fit and
-            close matches, or the value and what is expected.
-    """
-    for key, value in options.items():
-        node: Any = cfg._cfg_dict if isinstance(cfg, Config) else cfg
-        parts = key.split('.')
-        for depth, part in enumerate(parts):
-            path = '.'.join(parts[:depth + 1])
-            last = depth == len(parts) - 1
-            if isinstance(node, (list, tuple)):
-                if not part.isdigit() or int(part) >= len(node):
-                    raise CfgOptionsError(
-                        f"--cfg-options {key}: '{path}' indexes a list of "
-                        f'{len(node)} items; use an index 0..{len(node) - 1}')
-                node = node[int(part)]
-                continue
-            if not isinstance(node, dict):
-                raise CfgOptionsError(
-                    f"--cfg-options {key}: '{'.'.join(parts[:depth])}' is "
-                    f'{node!r}, not a dict, so it has no key {part!r}')
-            if part not in node:
-                if last:
-                    _check_new_key(key, parts, node)
-                    _check_value(key, parts, value, None)
-                    break
-                if depth == 0 and part in _runner_arguments():
-                    break  # a new Runner section, e.g. randomness.seed=0
-                raise CfgOptionsError(
-                    f"--cfg-options {key}: the config has no '{path}'"
-                    f'{_closest(part, node.keys())}')
-            node = node[part]
-            if last:
-                _check_value(key, parts, value, node)
-
-
-def _check_new_key(key: str, parts: List[str], parent: dict) -> None:
-    """A last key the config does not have: it must be an argument of what
-    the parent dict builds (where that is known)."""
-    name = parts[-1]
-    if len(parts) == 1:
-        accepted: Optional[Tuple[str, Set[str]]] = (
-            'the config', _runner_arguments())
-        if name not in accepted[1]:
-            raise CfgOptionsError(
-                f"--cfg-options {key}: the config has no '{name}'"
-                f'{_closest(name, list(parent) + sorted(accepted[1]))}')
-        return
-    accepted = _accepted_keys(parts[:-1], parent)
-    if accepted is None or name in accepted[1]:
-        return
-    owner, keys = accepted
-    raise CfgOptionsError(
-        f"--cfg-options {key}: '{'.'.join(parts[:-1])}' has no '{name}' and "
-        f'{owner} takes no argument {name!r}'
-        f'{_closest(name, set(keys) | set(parent))}')
-
-
-#: Top-level keys a config defines once for its dataloaders' datasets.
-SHARED_DATASET_KEYS: Tuple[str, ...] = ('data_root', 'ann_file')
-
-
-def _retarget(dataset: Any, path: str, name: str, old: str, new: str,
-              explicit: Set[str]) -> None:
-    """Set ``name=new`` where it is ``old`` in a dataset config and the
-    datasets it wraps (``dataset``, ``datasets``), unless an option set it."""
-    if isinstance(dataset, (list, tuple)):
-        for i, item in enumerate(dataset):
-            _retarget(item, f'{path}.{i}', name, old, new, explicit)
-        return
-    if not isinstance(dataset, dict):
-        return
-    if dataset.get(name) == old and f'{path}.{name}' not in explicit:
-        dataset[name] = new
-    for child in ('dataset', 'datasets'):
-        if child in dataset:
-            _retarget(dataset[child], f'{path}.{child}', name, old, new,
-                      explicit)
-
-
-def merge_cfg_options(cfg: Config, options: Dict[str, Any]) -> Config:
-    """Check (:func:`check_cfg_options`) and merge ``--cfg-options``.
-
-    ``data_root=X`` (and ``ann_file=Y``, :data:`SHARED_DATASET_KEYS`) also
-    replaces the old top-level value wherever a dataloader's dataset (or a
-    dataset it wraps) still holds it; a loader's own
-    ``...dataset.data_root`` option wins.
-
-    Returns:
-        Config: ``cfg``, changed in place.
-
-    Raises:
-        CfgOptionsError: If an option does not fit the config.
-    """
-    check_cfg_options(cfg, options)
-    old = {name: cfg.get(name) for name in SHARED_DATASET_KEYS}
-    cfg.merge_from_dict(options)
-    for name, old_value in old.items():
-        if name not in options or not isinstance(old_value, str):
-            continue
-        for key in list(cfg.keys()):
-            if key.endswith('_dataloader') and isinstance(cfg[key], dict):
-                _retarget(cfg[key].get('dataset'), f'{key}.dataset', name,
-                          old_value, cfg[name], set(options))
-    return cfg
