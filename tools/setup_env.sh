@@ -117,17 +117,18 @@ else
         "xtcocotools==$XTCOCOTOOLS_VERSION"
 fi
 
-step "8/8 custom_pose (editable) with its tests, deploy (onnx, onnxruntime) and sleap extras"
+step "8/8 custom_pose (editable) with its tests, deploy (onnx, onnxruntime), sleap and deeplabcut (pandas, PyTables) extras"
 # Dependencies are installed above (mmpose's chumpy must stay out), so the
 # package itself goes in without resolving them again; its extras (tests,
-# deploy, and sleap-io, which the tests use to read SLEAP files) are read
-# from setup.cfg, the one place they are written.
+# deploy, sleap-io, which the tests use to read SLEAP files, and pandas +
+# PyTables for DeepLabCut .h5 labels) are read from setup.cfg, the one place
+# they are written.
 EXTRAS=$(py - "$ROOT/setup.cfg" <<'PY'
 import configparser, sys
 cfg = configparser.ConfigParser()
 cfg.read(sys.argv[1])
 extras = cfg["options.extras_require"]
-print(" ".join(l.strip() for name in ("tests", "deploy", "sleap")
+print(" ".join(l.strip() for name in ("tests", "deploy", "sleap", "deeplabcut")
                for l in extras[name].splitlines() if l.strip()))
 PY
 )
@@ -141,8 +142,9 @@ import custom_pose, mmpose.models, mmdet.models, mmcv.ops, torchvision  # noqa: 
 import mmcv, mmdet, mmengine, mmpose, numpy, torch, xtcocotools.cocoeval  # noqa: F401
 import onnx, onnxruntime  # noqa: F401  (the deploy extra)
 import sleap_io  # noqa: F401  (the sleap extra)
+import pandas, tables  # noqa: F401  (the deeplabcut extra)
 for m in (torch, torchvision, numpy, mmengine, mmcv, mmdet, mmpose, onnx, onnxruntime,
-          sleap_io, custom_pose):
+          sleap_io, pandas, tables, custom_pose):
     print(f"  {m.__name__:12s} {m.__version__}")
 PY
 # pip check, except mmpose's declared chumpy, which is deliberately left out

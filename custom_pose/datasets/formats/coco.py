@@ -7,13 +7,22 @@ and skeleton in its categories::
      "annotations": [{"id", "image_id", "category_id", "bbox": [x, y, w, h],
                       "keypoints": [x1, y1, v1, ...], "num_keypoints"}, ...],
      "categories": [{"id", "name", "keypoints": [names],
-                     "skeleton": [[1-based i, j], ...]}, ...]}
+                     "skeleton": [[i, j], ...]}, ...]}
 
-``v = 0`` is unlabelled, 1 labelled but not visible, 2 visible. Every
-category with keypoints must list the same names (one model, one keypoint
-set); pick one with ``category=`` otherwise. Boxes are taken from the file
-when present (``w, h > 0``); image file names are relative to ``image_dir``
-(default: the JSON file's folder).
+``v = 0`` is unlabelled, 1 labelled but not visible, 2 visible.
+
+The skeleton's keypoint indices are 1-based in standard COCO files and
+0-based in others (mmpose's ATRW file). The convention is decided per file
+from the K keypoints: a skeleton with an index 0 and every index in
+``0..K-1`` is 0-based; one with every index in ``1..K`` is 1-based; any
+other skeleton (an index out of range either way, a link that is not a pair
+of integers) is refused with the file and the first offending link.
+Written files use 1-based indices.
+
+Every category with keypoints must list the same names (one model, one
+keypoint set); pick one with ``category=`` otherwise. Boxes are taken from
+the file when present (``w, h > 0``); image file names are relative to
+``image_dir`` (default: the JSON file's folder).
 """
 import os.path as osp
 from typing import Any, Dict, List, Optional, Tuple
@@ -59,7 +68,7 @@ def _load(path: str) -> Dict[str, Any]:
 def _keypoint_categories(data: Dict[str, Any], path: str,
                          category: Optional[str]
                          ) -> Tuple[Tuple[str, ...], List[dict], list]:
-    """``(names, used categories, raw 1-based skeleton)``."""
+    """``(names, used categories, raw skeleton)``."""
     cats = []
     for i, cat in enumerate(data['categories']):
         if not isinstance(cat, dict) or 'id' not in cat:
@@ -91,16 +100,45 @@ def _keypoint_categories(data: Dict[str, Any], path: str,
     return names, [c for _, c in cats], first.get('skeleton') or []
 
 
-def _skeleton(raw: list, num: int, where: str) -> Tuple[Tuple[int, int], ...]:
-    out = []
+def _skeleton(raw: Any, num: int, where: str) -> Tuple[Tuple[int, int], ...]:
+    """0-based ``(i, j)`` links of a COCO skeleton in either convention.
+
+    Args:
+        raw: The category's ``skeleton`` as read from the file.
+        num (int): Number of keypoints K.
+        where (str): ``'<file>: categories[*].skeleton'`` for messages.
+
+    Returns:
+        tuple: The links as 0-based index pairs. A skeleton holding an index
+        0 is read as 0-based (indices ``0..K-1``), any other as 1-based
+        (indices ``1..K``).
+
+    Raises:
+        KeypointFormatError: A link that is not a pair of integers, or an
+            index out of range for the skeleton's convention.
+    """
+    if not isinstance(raw, (list, tuple)):
+        raise KeypointFormatError(
+            f'{where}: a COCO skeleton is a list of [i, j] keypoint index '
+            f'pairs, got {raw!r}')
     for k, link in enumerate(raw):
         if not isinstance(link, (list, tuple)) or len(link) != 2 or not all(
-                isinstance(v, int) and 1 <= v <= num for v in link):
+                isinstance(v, int) and not isinstance(v, bool)
+                for v in link):
             raise KeypointFormatError(
-                f'{where}[{k}]: a COCO skeleton link is a pair of 1-based '
-                f'keypoint indices in 1..{num}, got {link!r}')
-        out.append((link[0] - 1, link[1] - 1))
-    return tuple(out)
+                f'{where}[{k}]: a COCO skeleton link is a pair of integer '
+                f'keypoint indices, got {link!r}')
+    zero_based = any(v == 0 for link in raw for v in link)
+    low, high = (0, num - 1) if zero_based else (1, num)
+    for k, link in enumerate(raw):
+        if not all(low <= v <= high for v in link):
+            convention = ('0-based (the skeleton uses index 0)'
+                          if zero_based else '1-based')
+            raise KeypointFormatError(
+                f'{where}[{k}]: skeleton link {list(link)!r} is out of range '
+                f'for {num} keypoints; a {convention} skeleton uses indices '
+                f'{low}..{high}: fix the link or the keypoint list')
+    return tuple((link[0] - low, link[1] - low) for link in raw)
 
 
 def read_coco_keypoint_names(path: str,

@@ -13,12 +13,21 @@ Reading rules:
   instances are not ground truth and are left out (counted in the notes);
 - a point is labelled when it is visible and finite (``v = 2``);
 - ``track`` is the instance's SLEAP track name;
-- frames of image-sequence videos are read from their files (relative paths
-  are resolved against the ``.slp`` file's folder); frames of media videos
-  and of frames embedded in a ``.pkg.slp`` are written once as PNG files to
-  ``frames_dir`` (default ``<file>.frames/`` beside the file), each file
-  all-or-nothing, under a subfolder keyed by the ``.slp`` file's size and
-  modification time so an edited file never reuses stale frames.
+- frames of image-sequence videos are read from their files; frames of
+  media videos and of frames embedded in a ``.pkg.slp`` are written once as
+  PNG files to ``frames_dir`` (default ``<file>.frames/`` beside the file),
+  each file all-or-nothing, under a subfolder keyed by the ``.slp`` file's
+  size and modification time so an edited file never reuses stale frames.
+
+A ``.slp`` file stores the path of each video (or of each image of an
+image-sequence video) as it was when labelled. A file that is not at that
+path is looked for as sleap-io's ``load_slp`` does, extended to relative
+paths (:func:`resolve_media_path`): the stored path (absolute, or relative
+to the working directory); else the stored relative path under the ``.slp``
+file's folder; else the file of the same name beside the ``.slp`` file.
+The video found is relinked with sleap-io's ``Video.replace_filename``. A
+file found nowhere is one error naming the stored path and the places
+looked.
 """
 import os
 import os.path as osp
@@ -31,7 +40,7 @@ from .common import (KeypointAnnotations, KeypointFormatError, KeypointImage,
                      instance_from_points, locate_image)
 
 __all__ = ['read_sleap', 'write_sleap', 'read_sleap_keypoint_names',
-           'import_sleap_io']
+           'import_sleap_io', 'resolve_media_path']
 
 
 def import_sleap_io(path: str) -> Any:
@@ -80,7 +89,67 @@ def _frames_dir(path: str, frames_dir: Optional[str]) -> str:
     key = f'{st.st_size:x}-{st.st_mtime_ns:x}'
     base = frames_dir or osp.join(
         osp.dirname(osp.abspath(path)), osp.basename(path) + '.frames')
-    return osp.join(base, key)
+    return osp.join(osp.abspath(base), key)
+
+
+def _media_candidates(stored: str, slp_dir: str) -> List[str]:
+    """The places :func:`resolve_media_path` looks, in order, without
+    repeats."""
+    name = stored.replace('\\', '/')
+    places = [stored]
+    is_abs = osp.isabs(name) or (len(name) > 1 and name[1] == ':')
+    if not is_abs:
+        places.append(osp.join(slp_dir, name))
+    places.append(osp.join(slp_dir, name.rstrip('/').rsplit('/', 1)[-1]))
+    out: List[str] = []
+    for place in places:
+        if osp.abspath(place) not in (osp.abspath(p) for p in out):
+            out.append(place)
+    return out
+
+
+def resolve_media_path(stored: str, slp_path: str, where: str,
+                       what: str = 'video') -> str:
+    """Where a video or image a ``.slp`` file refers to is found.
+
+    Looks, in order, at: the stored path (absolute, or relative to the
+    working directory, as sleap-io opens it); the stored relative path under
+    the ``.slp`` file's folder; the file of the same name beside the
+    ``.slp`` file (sleap-io's ``load_slp`` fallback). A Windows path
+    (``C:\\...``) counts as absolute.
+
+    Args:
+        stored (str): The path as the ``.slp`` file stores it.
+        slp_path (str): The ``.slp`` file.
+        where (str): ``'<file>: labeled frame 3 (...)'`` for messages.
+        what (str): ``'video'`` or ``'image'``, for messages.
+
+    Returns:
+        str: The absolute path of the file found.
+
+    Raises:
+        KeypointFormatError: The file is in none of these places.
+    """
+    slp_dir = osp.dirname(osp.abspath(slp_path))
+    places = _media_candidates(stored, slp_dir)
+    for place in places:
+        if osp.isfile(place):
+            return osp.abspath(place)
+    raise KeypointFormatError(
+        f'{where}: {what} {stored!r} not found (looked for '
+        f'{", ".join(osp.abspath(p) for p in places)}); put the {what} '
+        f'beside {osp.basename(slp_path)} (or at its stored path), or '
+        'relink it in SLEAP and save the file again')
+
+
+def _relink_video(video: Any, slp_path: str, where: str) -> None:
+    """Point a media video whose stored file is elsewhere at the file
+    :func:`resolve_media_path` finds (embedded frames stay as they are)."""
+    stored = video.filename
+    if not isinstance(stored, str) or osp.exists(stored):
+        return
+    found = resolve_media_path(stored, slp_path, where)
+    video.replace_filename(found, open=False)
 
 
 def _video_frame_file(video: Any, frame_idx: int) -> Optional[str]:
@@ -93,9 +162,10 @@ def _video_frame_file(video: Any, frame_idx: int) -> Optional[str]:
 
 
 def _extract_frame(video: Any, frame_idx: int, out_path: str,
-                   where: str) -> None:
+                   slp_path: str, where: str) -> None:
     """Write one frame of a media video / embedded frame set as PNG."""
     import cv2
+    _relink_video(video, slp_path, where)
     try:
         if video.backend is None:
             video.open()
@@ -158,8 +228,11 @@ def read_sleap(path: str,
             file_name = osp.join(cache, f'video{vi:03d}',
                                  f'frame{idx:06d}.png')
             if not osp.isfile(file_name):
-                _extract_frame(lf.video, idx, file_name, where)
-        img_path, (w, h) = locate_image(slp_dir, file_name, where)
+                _extract_frame(lf.video, idx, file_name, path, where)
+            found = file_name
+        else:
+            found = resolve_media_path(file_name, path, where, what='image')
+        img_path, (w, h) = locate_image(slp_dir, found, where)
         img = KeypointImage(
             id=len(images) + 1, file_name=file_name, path=img_path, width=w,
             height=h)
