@@ -1,4 +1,6 @@
 """Top-down dataset for any keypoint set: DeepLabCut, SLEAP or COCO files."""
+import ast
+import logging
 import os.path as osp
 from collections import Counter
 from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
@@ -17,7 +19,7 @@ from .keypoint_metainfo import (DEFAULT_SIGMA, build_pose_metainfo,
                                 resolve_flip_pairs, resolve_per_keypoint)
 from .org_animal_pose_dataset import (DatasetNotFoundError,
                                       EmptySelectionError)
-from .splits import SplitOptionsMixin
+from .splits import SplitOptionsMixin, select_image_ids
 from .validation import SkipUndecodableMixin, check_labelled_keypoints
 
 __all__ = ['CustomPoseKeypointDataset']
@@ -39,6 +41,36 @@ def _annotation_path(data_root: Optional[str], ann_file: str) -> str:
             'DeepLabCut project folder, or ann_file at its config.yaml, '
             'a SLEAP .slp/.pkg.slp or a COCO .json file')
     return path
+
+
+def _data_prefix(value: Any) -> dict:
+    """``dict(img=folder)`` from ``data_prefix``: None (``''``), a dict with
+    ``img``, the folder itself, or the text of a dict (``"dict(img='x/')"``
+    or ``"{'img': 'x/'}"``, as a shell passes it through ``--cfg-options``).
+
+    Raises:
+        ValueError: Anything else.
+    """
+    if value is None:
+        return dict(img='')
+    if isinstance(value, str) and value.strip().startswith(('dict(', '{')):
+        try:
+            node = ast.parse(value.strip(), mode='eval').body
+            if isinstance(node, ast.Call) and not node.args and isinstance(
+                    node.func, ast.Name) and node.func.id == 'dict':
+                value = {k.arg: ast.literal_eval(k.value)
+                         for k in node.keywords}
+            else:
+                value = ast.literal_eval(node)
+        except (SyntaxError, ValueError):
+            pass
+    elif isinstance(value, str):  # --cfg-options data_prefix=images/
+        return dict(img=value)
+    if not isinstance(value, dict) or not isinstance(value.get('img'), str):
+        raise ValueError("data_prefix: expected the image folder, e.g. "
+                         "data_prefix=images/ or dict(img='images/'), got "
+                         f'{value!r}')
+    return dict(value)
 
 
 @DATASETS.register_module()
@@ -74,14 +106,24 @@ class CustomPoseKeypointDataset(SplitOptionsMixin, SkipUndecodableMixin,
             by file type when None (default).
         data_root (str, optional): Root of ``ann_file``, ``data_prefix``,
             ``split_file`` and ``frames_dir``.
-        data_prefix (dict, optional): COCO only: ``dict(img='images/')``, the
-            folder of the images' ``file_name`` (default: the JSON file's
-            folder). DeepLabCut images are relative to the project, SLEAP
+        data_prefix (dict | str, optional): COCO only: ``dict(img='images/')``
+            (or just ``'images/'``), the folder of the images' ``file_name``
+            (default: the JSON file's folder). DeepLabCut images are relative to the project, SLEAP
             images to the ``.slp`` file.
         frames_dir (str, optional): SLEAP only: where frames of media videos
             and embedded frames are written once as PNG. Defaults to
             ``<file>.frames/`` beside the file.
         category (str, optional): COCO only: the category to use.
+        unique_bodyparts (str): DeepLabCut only: the ``uniquebodyparts`` of
+            a multi-animal project (landmarks on no animal, filed under the
+            individual ``single``). ``'instance'`` (default, as DeepLabCut
+            keeps them): the keypoints are ``multianimalbodyparts +
+            uniquebodyparts``, each individual is an instance labelled on
+            its own body parts, and each frame's ``single`` labels are one
+            more instance (``track='single'``) labelled on the unique body
+            parts only, boxed like any keypoint-derived box. ``'drop'``: the
+            keypoints are ``multianimalbodyparts`` and the unique body parts
+            are left out (noted in the summary).
         flip_pairs (str | list): ``'auto'`` (default): the file's symmetries
             (SLEAP), else pairs derived from left/right naming
             (``left_ear``/``right_ear``, ``leftear``/``rightear``,
@@ -109,7 +151,10 @@ class CustomPoseKeypointDataset(SplitOptionsMixin, SkipUndecodableMixin,
             (:mod:`custom_pose.datasets.splits`). Image ids are the file's
             (COCO) or 1-based positions in reading order (DeepLabCut: rows
             of the ``labeled-data`` folders in name order; SLEAP: labelled
-            frames). Defaults to ``'all'``, 0.9, 0.
+            frames). Defaults to ``'all'``, 0.9, 0. Where the seeded
+            ``split='val'`` leaves no labelled image (a project of a few
+            images), the dataset validates on the ``'train'`` images with a
+            warning that the figures are training error.
         skip_undecodable (bool): If True, a training sample whose image
             cannot be loaded when it is drawn is skipped with a warning and
             another one is drawn; if False (default) it stops with an error
@@ -138,6 +183,7 @@ class CustomPoseKeypointDataset(SplitOptionsMixin, SkipUndecodableMixin,
                  data_prefix: Optional[dict] = None,
                  frames_dir: Optional[str] = None,
                  category: Optional[str] = None,
+                 unique_bodyparts: str = 'instance',
                  flip_pairs: Union[str, None, Sequence] = 'auto',
                  sigmas: Union[None, float, Sequence[float],
                                Mapping[str, float]] = None,
@@ -176,16 +222,15 @@ class CustomPoseKeypointDataset(SplitOptionsMixin, SkipUndecodableMixin,
                     value, (int, float)) or value < 0:
                 raise ValueError(f'{name}: expected a number >= 0, got '
                                  f'{value!r}')
-        if data_prefix is None:
-            data_prefix = dict(img='')
-        if not isinstance(data_prefix, dict) or 'img' not in data_prefix:
-            raise ValueError("data_prefix: expected dict(img='<image "
-                             f"folder>'), got {data_prefix!r}")
+        data_prefix = _data_prefix(data_prefix)
         self.format = format
         self.bbox_margin = float(bbox_margin)
         self.bbox_min_size = float(bbox_min_size)
         #: Counts logged when the annotations are loaded.
         self.summary: Dict[str, Any] = {}
+        #: True where ``split='val'`` selected no labelled image and the
+        #: dataset validates on the training images instead.
+        self.validates_on_training_images = False
 
         path = _annotation_path(data_root, ann_file)
         self.annotations: KeypointAnnotations = read_keypoints(
@@ -195,7 +240,8 @@ class CustomPoseKeypointDataset(SplitOptionsMixin, SkipUndecodableMixin,
             if data_prefix['img'] else None,
             frames_dir=None if frames_dir is None else _join(
                 data_root, frames_dir),
-            category=category)
+            category=category,
+            unique_bodyparts=unique_bodyparts)
         annots = self.annotations
         names = annots.keypoint_names
         for what, given in (('upper_body', upper_body),
@@ -260,7 +306,8 @@ class CustomPoseKeypointDataset(SplitOptionsMixin, SkipUndecodableMixin,
             _annotation_path(dataset_cfg.get('data_root'),
                              dataset_cfg.get('ann_file', '')),
             format=dataset_cfg.get('format'),
-            category=dataset_cfg.get('category'))
+            category=dataset_cfg.get('category'),
+            unique_bodyparts=dataset_cfg.get('unique_bodyparts', 'instance'))
 
     # ------------------------------------------------------------------
     def _load_annotations(self) -> Tuple[List[dict], List[dict]]:
@@ -268,9 +315,11 @@ class CustomPoseKeypointDataset(SplitOptionsMixin, SkipUndecodableMixin,
         COCO loader)."""
         annots = self.annotations
         by_id = annots.image_by_id()
-        img_ids = self._select_image_ids(
-            {i: img.file_name for i, img in by_id.items()}, annots.path,
-            KeypointFormatError)
+        images = {i: img.file_name for i, img in by_id.items()}
+        img_ids = self._select_image_ids(images, annots.path,
+                                         KeypointFormatError)
+        if self._selects_nothing(img_ids):
+            img_ids = self._validate_on_training_images(images)
         if self.sample_interval > 1:
             img_ids = [i for i in img_ids if i % self.sample_interval == 0]
         keep = set(img_ids)
@@ -303,6 +352,35 @@ class CustomPoseKeypointDataset(SplitOptionsMixin, SkipUndecodableMixin,
                 "label more frames, or use another split_ratio or split='all'"
             )
         return instance_list, image_list
+
+    def _selects_nothing(self, img_ids: Sequence[int]) -> bool:
+        """Whether the seeded ``split='val'`` leaves no image with a
+        labelled instance (a project of a few images: ``split_ratio`` 0.9
+        of 3 images puts all 3 into ``'train'``)."""
+        if self.split != 'val' or self.split_file is not None or \
+                self.image_ids is not None:
+            return False
+        keep = set(img_ids)
+        return not any(inst.image_id in keep and inst.num_keypoints
+                       for inst in self.annotations.instances)
+
+    def _validate_on_training_images(self, images: Mapping[int, str]
+                                     ) -> List[int]:
+        """The ``'train'`` images in place of an empty ``'val'`` selection,
+        with one warning that the figures measure training error."""
+        img_ids = select_image_ids(images, 'train', self.split_ratio,
+                                   self.split_seed, None, None,
+                                   self.annotations.path, KeypointFormatError)
+        #: True where validation runs on the training images.
+        self.validates_on_training_images = True
+        print_log(
+            f'{self.annotations.path}: split={self._split_desc()} leaves no '
+            f'labelled image of {len(images)} for validation; validating on '
+            f'the {len(img_ids)} training images instead, so the figures '
+            'are training error, not held-out error (label more frames, or '
+            'set split_ratio, split_file or split)',
+            logger='current', level=logging.WARNING)
+        return img_ids
 
     def _instance_info(self, img: Any, inst: KeypointInstance) -> dict:
         """Data info of one instance (BaseCocoStyleDataset's fields)."""
@@ -355,6 +433,7 @@ class CustomPoseKeypointDataset(SplitOptionsMixin, SkipUndecodableMixin,
             labelled_per_keypoint=dict(zip(names, counts.tolist())),
             dropped_instances=dropped,
             tracks=dict(tracks),
+            validates_on_training_images=self.validates_on_training_images,
             notes=list(self.annotations.notes))
         lines = [
             f'{self.__class__.__name__} summary ({self.annotations.path}, '

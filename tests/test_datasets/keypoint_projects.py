@@ -9,7 +9,7 @@ import os
 import os.path as osp
 import shutil
 from dataclasses import replace
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -106,3 +106,82 @@ def instance_map(annots: KeypointAnnotations,
     by_id = annots.image_by_id()
     return {(osp.basename(by_id[i.image_id].path), i.track):
             (i.keypoints, i.visibility) for i in annots.instances}
+
+
+#: Two landmarks on no animal: a multi-animal project's ``uniquebodyparts``.
+UNIQUE_BODYPARTS = ('nest', 'lamp')
+
+
+def write_dlc_unique_project(placed: KeypointAnnotations, project: str,
+                             unique: Dict[str, np.ndarray],
+                             unique_names: Sequence[str] = UNIQUE_BODYPARTS,
+                             individuals: Sequence[str] = ('animal1',
+                                                           'animal2'),
+                             scorer: str = 'alice',
+                             containers: Sequence[str] = ('csv', 'h5'),
+                             skeleton: Sequence = (('snout', 'leftear'),
+                                                   ('nest', 'lamp'),
+                                                   ('snout', 'nest'))
+                             ) -> str:
+    """Write a multi-animal DeepLabCut project with unique body parts the
+    way DeepLabCut does: ``config.yaml`` and, per ``labeled-data`` folder, a
+    pandas DataFrame with the column levels ``scorer``, ``individuals``,
+    ``bodyparts``, ``coords`` (every individual's body parts, then the
+    unique ones under ``single``) and a 3-level row index, saved with
+    ``to_csv`` and/or ``to_hdf``.
+
+    Args:
+        placed: Images already under ``project/labeled-data/<video>/``;
+            every instance's ``track`` is one of ``individuals``.
+        unique: ``{file_name: (U, 2)}`` unique-body-part labels, NaN where
+            unlabelled; images not in it have none.
+        containers: ``'csv'`` and/or ``'h5'``.
+
+    Returns:
+        str: The ``config.yaml`` path.
+    """
+    import pandas as pd
+    import yaml
+    names = list(placed.keypoint_names)
+    columns = [(scorer, ind, part, c) for ind in individuals
+               for part in names for c in ('x', 'y')]
+    columns += [(scorer, 'single', part, c) for part in unique_names
+                for c in ('x', 'y')]
+    header = pd.MultiIndex.from_tuples(
+        columns, names=['scorer', 'individuals', 'bodyparts', 'coords'])
+    per_image: Dict[int, list] = {}
+    for inst in placed.instances:
+        per_image.setdefault(inst.image_id, []).append(inst)
+    videos: Dict[str, list] = {}
+    for img in placed.images:
+        videos.setdefault(img.file_name.split('/')[1], []).append(img)
+    for video, imgs in videos.items():
+        data = np.full((len(imgs), len(columns)), np.nan)
+        for r, img in enumerate(imgs):
+            for inst in per_image.get(img.id, []):
+                first = list(individuals).index(inst.track) * len(names) * 2
+                xy = np.where(inst.labelled[:, None], inst.keypoints, np.nan)
+                data[r, first:first + 2 * len(names)] = xy.ravel()
+            if img.file_name in unique:
+                data[r, len(individuals) * len(names) * 2:] = np.asarray(
+                    unique[img.file_name], dtype=np.float64).ravel()
+        index = pd.MultiIndex.from_tuples(
+            [tuple(img.file_name.split('/')) for img in imgs])
+        df = pd.DataFrame(data, columns=header, index=index)
+        stem = osp.join(project, 'labeled-data', video,
+                        f'CollectedData_{scorer}')
+        if 'csv' in containers:
+            df.to_csv(stem + '.csv')
+        if 'h5' in containers:
+            df.to_hdf(stem + '.h5', key='df_with_missing', mode='w')
+    cfg = dict(
+        Task='mouse', scorer=scorer, date='Jan01', multianimalproject=True,
+        identity=False, project_path=project, video_sets={},
+        individuals=list(individuals), uniquebodyparts=list(unique_names),
+        multianimalbodyparts=names, bodyparts='MULTI!',
+        skeleton=[list(link) for link in skeleton], TrainingFraction=[0.95],
+        iteration=0, default_net_type='dlcrnet_ms5')
+    path = osp.join(project, 'config.yaml')
+    with open(path, 'w') as f:
+        yaml.safe_dump(cfg, f, sort_keys=False)
+    return path

@@ -155,7 +155,9 @@ def test_deeplabcut_multi_animal(herd, tmp_path):
     assert_same_instances(replace(placed, instances=tracked), read)
     assert read.notes == []
 
-    # unique body parts (individual "single") are read past and noted
+    # with unique_bodyparts='drop', the unique body parts (individual
+    # "single") are read past and noted (the default keeps them:
+    # test_dlc_unique_bodyparts.py)
     cfg['uniquebodyparts'] = ['arena_corner']
     with open(osp.join(project, 'config.yaml'), 'w') as f:
         yaml.safe_dump(cfg, f)
@@ -165,7 +167,7 @@ def test_deeplabcut_multi_animal(herd, tmp_path):
             for k, r in enumerate(rows)]
     with open(csv_file, 'w', newline='') as f:
         csv.writer(f).writerows(rows)
-    with_unique = read_deeplabcut(project)
+    with_unique = read_deeplabcut(project, unique_bodyparts='drop')
     assert with_unique.keypoint_names == tuple(MOUSE_KEYPOINTS)
     assert_same_instances(read, with_unique)
     assert with_unique.notes == [
