@@ -300,9 +300,15 @@ def test_ann_file_override_reaches_the_loaders():
     assert [d.data_root for d in loaders] == ['/proj/'] * 3
     assert [d.ann_file for d in loaders] == ['labels.slp', 'other.slp',
                                              'labels.slp']
-    # a config without a top-level ann_file has no such option
-    with pytest.raises(CfgOptionsError, match="the config has no 'ann_file'"):
-        load_config(QUICKSTART, {'ann_file': 'x.json'})
+    # a config without a top-level ann_file: the option is a dataset
+    # argument, set on every loader's dataset
+    cfg = load_config(QUICKSTART, {'ann_file': 'x.json'})
+    assert {cfg[k].dataset.ann_file for k in
+            ('train_dataloader', 'val_dataloader', 'test_dataloader')} == {
+                'x.json'}
+    with pytest.raises(CfgOptionsError,
+                       match="the config has no 'ann_fil' .*'ann_file'"):
+        load_config(QUICKSTART, {'ann_fil': 'x.json'})
 
 
 # ---------------------------------------------------------------------------
