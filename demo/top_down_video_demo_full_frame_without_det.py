@@ -1,23 +1,28 @@
 # Copyright (c) custom_pose contributors. All rights reserved.
 """Top-down pose estimation on a video without a detector.
 
-By default the whole frame is the box, for clips that show one animal (or
-person) filling the frame, e.g. the synthetic ``clip.mp4`` of
-``tools/make_synthetic_animalpose.py``. ``--roi X1,Y1,X2,Y2`` gives another
-fixed box. ``--track-box`` follows a smaller animal: each frame is estimated
-in the box of the previous frame's pose (enlarged); the first box, and the
-fallback when the pose is lost, comes from a search of the frame (or ROI)
-with windows (``--search-scales``). Poses get track ids; ``--smooth
-oneeuro|savgol|gaussian`` smooths them over time. ``--backend onnxruntime
---onnx model.onnx`` runs an exported model (``tools/deployment/
-pytorch2onnx.py``). Details: ``docs/tracking_and_onnx.md``.
+``--box-mode`` picks the box each frame is estimated in. ``full-frame``:
+the whole frame (or ``--roi X1,Y1,X2,Y2``) in every frame, for a clip whose
+animal (or person) fills the frame. ``track`` (also ``--track-box``): the
+box of the previous frame's pose (enlarged), for a smaller animal; the
+first box, and the fallback when the pose is lost, comes from a search of
+the frame (or ROI) with windows (``--search-scales``). ``auto``, the
+default, searches the first 5 frames for the animal and takes ``track``
+where its keypoints span less than half of the frame (the larger side of
+their box over the frame's larger side), else ``full-frame``; it prints its
+choice and the JSON keeps it (``tracking.box_decision``). Poses get track
+ids; ``--smooth oneeuro|savgol|gaussian`` smooths them over time.
+``--backend onnxruntime --onnx model.onnx`` runs an exported model
+(``tools/deployment/pytorch2onnx.py``). Details:
+``docs/tracking_and_onnx.md``.
 
-Frames are decoded in a background thread and, without ``--track-box``, go
-through the model in batches of ``--batch-size`` (lowered, with a warning,
-to what fits in a quarter of the available memory): each frame is warped to the model input (the
-warp matrix is computed once per frame size) straight into one reusable
-batch buffer, the batch is normalised on the device, the flip test runs as
-one forward pass and the heatmaps of the batch are decoded at once (see
+Frames are decoded in a background thread and, with the whole frame or the
+ROI as the box, go through the model in batches of ``--batch-size``
+(lowered, with a warning, to what fits in a quarter of the available
+memory): each frame is warped to the model input (the warp matrix is
+computed once per frame size) straight into one reusable batch buffer, the
+batch is normalised on the device, the flip test runs as one forward pass
+and the heatmaps of the batch are decoded at once (see
 ``custom_pose.apis.TopdownBatchInferencer``). By default the BatchNorm
 layers are folded into the convs and the model runs channels-last, both in
 fp32 (``--no-fuse-conv-bn``, ``--no-channels-last`` turn them off);
@@ -38,8 +43,10 @@ input, keypoints and skeleton in the dataset's colours) and
 
     {"video": ..., "fps": ..., "width": ..., "height": ..., "num_frames": N,
      "num_keypoints": K, "keypoint_names": [...], "bbox_format": "xyxy",
-     "backend": "pytorch", "onnx": null, "tracking": {"track_box": ...,
-     "roi": ..., "smooth": ..., ...}, "frames_decoded": N,
+     "backend": "pytorch", "onnx": null, "tracking": {"box_mode": "auto",
+     "track_box": ..., "box_decision": {"mode": "start" | "track", "fill":
+     ..., "reason": ..., ...}, "roi": ..., "smooth": ..., ...},
+     "frames_decoded": N,
      "undecodable_frames": [...],
      "frames": [{"frame_id": 0, "instances": [{"track_id": 0,
                  "bbox": [x1, y1, x2, y2], "bbox_source": "full_frame",
@@ -48,6 +55,9 @@ input, keypoints and skeleton in the dataset's colours) and
 
 ``frame_id`` is the frame's index in the video (a frame that does not
 decode is left out, and reported, without renumbering the rest);
+``tracking.track_box`` says whether the box followed the pose (``--box-mode
+track``, or ``auto`` choosing it: ``box_decision.mode`` ``track``, with the
+median ``fill`` of the frame the keypoints spanned);
 ``bbox_source`` is ``full_frame``, ``roi``, ``search`` or ``propagated``;
 ``keypoints`` are smoothed (equal to ``keypoints_raw`` with ``--smooth
 none``).
@@ -72,7 +82,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=PROG, description='Top-down pose estimation on every frame of '
         'a video without a detector: the whole frame (or --roi) as the box, '
-        'or --track-box to follow the animal.')
+        'or a box that follows the animal (--box-mode; by default decided '
+        'from the first frames).')
     parser.add_argument('pose_config', help='pose model config file')
     parser.add_argument('pose_checkpoint', help='pose model checkpoint file')
     parser.add_argument(
@@ -130,7 +141,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         fuse_conv_bn=args.fuse_conv_bn, channels_last=args.channels_last,
         amp=args.amp, window_name=f'{PROG}: {osp.basename(args.video_path)}',
         warn=lambda msg: sys.stderr.write(f'{PROG}: warning: {msg}\n'),
-        tracking=args.tracking, backend=args.backend, onnx=args.onnx)
+        tracking=args.tracking, backend=args.backend, onnx=args.onnx,
+        on_box_mode=lambda decision: cli.print_box_mode(PROG, decision,
+                                                        detector=False))
     if stats.decode_report:
         print(f'{PROG}: {stats.decode_report}')
     note = ' (interrupted)' if stats.interrupted else ''

@@ -10,11 +10,14 @@ one is given. All boxes of a frame that go to one pose model are estimated
 in one batch.
 
 Animal poses get track ids (drawn with their boxes; ``--out-json`` writes
-them). ``--track-box`` estimates each animal in the box of its previous
-pose and runs the detector only when a pose is lost (``--redetect-interval
-N``: also every N frames, for animals that enter); ``--roi X1,Y1,X2,Y2``
-starts from that box instead of the detector (then no detector checkpoint
-is needed). ``--smooth oneeuro`` smooths the keypoints without delay
+them). ``--box-mode track`` (also ``--track-box``) estimates each animal in
+the box of its previous pose and runs the detector only when a pose is lost
+(``--redetect-interval N``: also every N frames, for animals that enter);
+``--roi X1,Y1,X2,Y2`` starts from that box instead of the detector (then no
+detector checkpoint is needed), and the default ``--box-mode auto`` then
+decides from the first frames, as the video demo does, whether the box
+follows the animal or stays the ROI (printed, and kept in the JSON); with
+the detector, ``auto`` is the detector's boxes in every frame. ``--smooth oneeuro`` smooths the keypoints without delay
 (``savgol`` / ``gaussian`` only for video files). ``--backend onnxruntime
 --onnx model.onnx`` runs an exported animal model. Details:
 ``docs/tracking_and_onnx.md``.
@@ -190,7 +193,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         fuse_conv_bn=args.fuse_conv_bn, channels_last=args.channels_last,
         amp=args.amp, window_name=f'{PROG}: {args.cam_id}',
         warn=lambda msg: sys.stderr.write(f'{PROG}: warning: {msg}\n'),
-        started=started)
+        started=started,
+        on_box_mode=lambda decision: cli.print_box_mode(PROG, decision,
+                                                        detector=True))
     print('\n'.join(stats.summary_lines(PROG)))
     return 0
 

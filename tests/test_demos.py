@@ -352,6 +352,11 @@ def test_video_demo_end_to_end(assets, animal_model, tmp_path):
     prog = VIDEO_DEMO.name
     # headless --show: one warning, and the run goes on
     assert err.count(f'{prog}: warning: no display found') == 1
+    # the default --box-mode auto says once what it chose: the random
+    # model is sure of no pose, so the whole frame
+    assert err.count(f'{prog}: --box-mode auto chose ') == 1
+    assert f'{prog}: --box-mode auto chose full-frame: no pose with a mean ' \
+        'keypoint score of 0.3 or more in the first 5 frames' in err
     # the summary line
     assert re.fullmatch(
         rf'{re.escape(prog)}: 12 frames in \d+\.\d s \(\d+\.\d frames/s\) '
@@ -371,6 +376,11 @@ def test_video_demo_end_to_end(assets, animal_model, tmp_path):
     assert preds['keypoint_names'][0] == 'L_Eye'
     assert preds['backend'] == 'pytorch' and preds['undecodable_frames'] == []
     assert preds['tracking']['track_box'] is False
+    assert preds['tracking']['box_mode'] == 'auto'
+    decision = preds['tracking']['box_decision']
+    assert (decision['mode'], decision['start'], decision['frames'],
+            decision['sure_frames'], decision['fill']) == (
+                'start', 'full_frame', 5, 0, None)
     # the random model is unsure of every pose (scores ~0); with
     # --init-track-thr -1 its poses still start and keep a track (by
     # default they get id -1)

@@ -7,9 +7,12 @@ the boxes of the animal classes to the animal pose model and ``person``
 boxes to the human pose model (when one is given), each model estimating
 all its boxes of a frame in one batch, draws everything with an overlay of
 the FPS and the latency of each stage, and returns its statistics
-(:class:`LiveRunStats`). With ``--track-box`` the animal boxes come from
-the previous frame's poses and the detector runs only when a pose is lost
-(or ``--roi`` replaces it); animal poses get track ids and, as asked,
+(:class:`LiveRunStats`). By default the detector's boxes go to the animal
+model in every frame; in ``'track'`` box mode the animal boxes come from
+the previous frame's poses and the detector runs only when a pose is lost.
+A ROI replaces the detector as the start box, and then the default
+``'auto'`` box mode decides from the first frames between the ROI in every
+frame and the propagated box. Animal poses get track ids and, as asked,
 smoothing (:class:`~custom_pose.tracking.TrackingOptions`).
 
 Capture runs in its own thread. From a camera only the newest frame is
@@ -17,6 +20,7 @@ kept, so a slow model never stalls the camera and never works on stale
 frames (the dropped frames are counted). From a video file every frame is
 processed in order.
 """
+import itertools
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -28,8 +32,8 @@ from custom_pose.errors import InputError
 from custom_pose.evaluation.metrics.keypoint_utils import keypoint_names
 from .detector import DetectorInferencer, init_detector_model
 from .loading import check_device
-from .loop_parts import (TrackedFrameOutput, load_pose_estimator, video_io,
-                         write_predictions)
+from .loop_parts import (TrackedFrameOutput, first_packets,
+                         load_pose_estimator, video_io, write_predictions)
 from .video import open_video_source
 from .visualize import draw_bboxes, draw_text_panel
 
@@ -136,6 +140,10 @@ class LiveRunStats:
         out_json (str, optional): The predictions written.
         decode_report (str, optional): Frames of a file that did not
             decode, when there were any.
+        box_mode (str, optional): The box mode of the animal poses,
+            ``'start'`` or ``'track'``.
+        box_decision (dict, optional): What ``box_mode='auto'`` chose and
+            why.
     """
     source: str
     frames: int
@@ -154,6 +162,8 @@ class LiveRunStats:
     source_fps: float = 0.0
     out_json: Optional[str] = None
     decode_report: Optional[str] = None
+    box_mode: Optional[str] = None
+    box_decision: Optional[Dict[str, Any]] = None
 
     def summary_lines(self, prog: str) -> List[str]:
         """The demo's closing summary."""
@@ -207,7 +217,8 @@ def run_live(source: str,
              onnx: Optional[str] = None,
              window_name: Optional[str] = None,
              warn: Optional[Callable[[str], None]] = None,
-             started: Optional[Callable[[str], None]] = None
+             started: Optional[Callable[[str], None]] = None,
+             on_box_mode: Optional[Callable[[Any], None]] = None
              ) -> LiveRunStats:
     """Detect, estimate and draw every frame of a camera or a video file
     until it ends, q/Esc in the window or Ctrl-C (the output is finalised
@@ -215,10 +226,13 @@ def run_live(source: str,
 
     The animal poses go through a :class:`~custom_pose.tracking.
     VideoPoseTracker` built from ``tracking``: by default the detector's
-    boxes in every frame; with ``tracking.track_box`` the previous poses'
-    boxes, the detector running only when a pose is lost (or every
+    boxes in every frame; with ``tracking.box_mode='track'`` the previous
+    poses' boxes, the detector running only when a pose is lost (or every
     ``tracking.redetect_interval`` frames); with ``tracking.roi`` that box
-    instead of the detector. They get track ids and, as asked, smoothing.
+    instead of the detector, and ``box_mode='auto'`` decides from the
+    first ``tracking.auto_frames`` frames whether it follows the animal
+    (:meth:`~custom_pose.tracking.TrackingOptions.decide`). They get track
+    ids and, as asked, smoothing.
 
     Args:
         source (str): A camera index (``'0'``) or a video file.
@@ -248,8 +262,8 @@ def run_live(source: str,
         fuse_conv_bn, channels_last, amp (bool): The pose models' numeric
             path (see :func:`load_pose_estimator`).
         tracking (TrackingOptions, optional): Boxes, track ids, smoothing
-            of the animal poses (``None``: the detector's boxes, no
-            smoothing).
+            of the animal poses (``None``: the start box, the detector's
+            boxes or the ROI, in every frame, no smoothing).
         backend (str): ``'pytorch'`` or ``'onnxruntime'`` (the animal model
             from ``onnx``).
         onnx (str, optional): The exported animal model.
@@ -257,6 +271,9 @@ def run_live(source: str,
         warn (callable, optional): Called with a warning (e.g. no display).
         started (callable, optional): Called with a line saying what runs
             where, when the frame loop starts.
+        on_box_mode (callable, optional): Called once with the
+            :class:`~custom_pose.tracking.BoxModeDecision` of
+            ``box_mode='auto'`` (what it chose and why).
 
     Raises:
         VideoSourceError: No camera, an unreadable video, an unwritable
@@ -266,7 +283,8 @@ def run_live(source: str,
             does not load.
     """
     from custom_pose.tracking import OFFLINE_METHODS, TrackingOptions
-    tracking = tracking if tracking is not None else TrackingOptions()
+    tracking = tracking if tracking is not None else TrackingOptions(
+        box_mode='start')
     if (human_config is None) != (human_checkpoint is None):
         raise InputError('a human pose config and checkpoint go together')
     if det_checkpoint is None and (tracking.roi is None
@@ -334,9 +352,6 @@ def run_live(source: str,
         det_counts.update(str(classes[i]) for i in labels[sel])
         return bboxes[sel]
 
-    tracker = tracking.video_tracker(
-        animal.infer_bboxes, animal.model.dataset_meta,
-        detector=animal_boxes if detector is not None else None)
     smoother = tracking.smoother(info.fps)
     num_frames = 0
     stopped_by = 'camera stopped' if info.is_camera else 'end of video'
@@ -374,7 +389,19 @@ def run_live(source: str,
 
         try:
             quit_requested = False
-            for packet in reader:
+            first = []
+            if tracking.needs_frames(detector is not None):
+                first = first_packets(reader, tracking.auto_frames)
+            if tracking.mode is None:
+                tracking = tracking.decide(animal.infer_bboxes,
+                                           [p.frame for p in first],
+                                           detector=detector is not None)
+                if on_box_mode is not None:
+                    on_box_mode(tracking.box_decision)
+            tracker = tracking.video_tracker(
+                animal.infer_bboxes, animal.model.dataset_meta,
+                detector=animal_boxes if detector is not None else None)
+            for packet in itertools.chain(first, reader):
                 frame = packet.frame
                 t0 = time.perf_counter()
                 frame_det.clear()
@@ -446,7 +473,10 @@ def run_live(source: str,
         size=info.size,
         source_fps=info.fps,
         out_json=out_json,
-        decode_report=video.decode_report())
+        decode_report=video.decode_report(),
+        box_mode=tracking.mode,
+        box_decision=None if tracking.box_decision is None else
+        tracking.box_decision.to_dict())
 
 
 def _draw_overlay(frame: np.ndarray, packet, reader, is_camera: bool,

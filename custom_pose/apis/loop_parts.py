@@ -3,7 +3,8 @@
 :func:`~custom_pose.apis.run_live`) share: loading a pose model for a
 backend (:func:`load_pose_estimator`), the reader / writer / window of a
 loop (:func:`video_io`), the batch that fits in memory
-(:func:`fit_batch_size`), and the output of tracked frames
+(:func:`fit_batch_size`), the first frames that decide the box mode
+(:func:`first_packets`), and the output of tracked frames
 (:class:`TrackedFrameOutput`, :func:`write_predictions`).
 """
 import contextlib
@@ -23,7 +24,8 @@ from .visualize import PoseDrawer, draw_tracked_instances
 
 __all__ = [
     'BACKENDS', 'load_pose_estimator', 'video_io', 'available_memory',
-    'fit_batch_size', 'TrackedFrameOutput', 'write_predictions'
+    'fit_batch_size', 'first_packets', 'TrackedFrameOutput',
+    'write_predictions'
 ]
 
 #: ``--backend`` values: PyTorch, or an exported ONNX model run by
@@ -124,6 +126,20 @@ def video_io(source: VideoSource,
         display.close()
         if sink is not None:
             sink.close()
+
+
+def first_packets(reader: ThreadedFrameReader, count: int) -> List[Any]:
+    """Up to ``count`` frame packets of ``reader`` (fewer where the source
+    ends first), e.g. the frames ``box_mode='auto'`` decides from
+    (:meth:`~custom_pose.tracking.TrackingOptions.decide`); the loop
+    estimates them before the frames it reads after them."""
+    packets: List[Any] = []
+    while len(packets) < count:
+        packet = reader.get()
+        if packet is None:
+            break
+        packets.append(packet)
+    return packets
 
 
 def available_memory() -> Optional[int]:

@@ -4,24 +4,26 @@ the loop of ``demo/top_down_video_demo_full_frame_without_det.py`` as a
 function.
 
 :func:`run_video` decodes frames in a background thread and estimates one
-pose per frame: by default in the whole frame (or ``--roi``), many frames
-per forward pass (:class:`~custom_pose.apis.TopdownBatchInferencer`); with
-``--track-box`` in the box of the previous frame's pose
-(:class:`~custom_pose.tracking.VideoPoseTracker`). Poses get track ids and,
+pose per frame: in the whole frame (or the ROI), many frames per forward
+pass (:class:`~custom_pose.apis.TopdownBatchInferencer`), or in the box of
+the previous frame's pose (:class:`~custom_pose.tracking.VideoPoseTracker`);
+with ``box_mode='auto'`` (the demo's default) the first frames decide which
+(:func:`~custom_pose.tracking.decide_box_mode`). Poses get track ids and,
 as asked, temporal smoothing; the loop draws them, writes the video and a
 predictions JSON, and returns its statistics (:class:`VideoRunStats`), so
 the demo and the benchmark run the same code.
 """
+import itertools
 import os.path as osp
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from custom_pose.errors import InputError
 from custom_pose.evaluation.metrics.keypoint_utils import keypoint_names
 from .loading import check_device
-from .loop_parts import (TrackedFrameOutput, fit_batch_size,
+from .loop_parts import (TrackedFrameOutput, first_packets, fit_batch_size,
                          load_pose_estimator, video_io, write_predictions)
 from .video import open_video_file
 
@@ -53,6 +55,10 @@ class VideoRunStats:
             21-27 undecodable)'`` when frames were left out.
         stage_ms (dict): Mean milliseconds per frame of ``propagation``,
             ``pose``, ``tracking`` and ``smoothing``.
+        box_mode (str, optional): The box mode used, ``'start'`` or
+            ``'track'`` (``None`` when stopped before ``'auto'`` decided).
+        box_decision (dict, optional): What ``box_mode='auto'`` chose and
+            why (:class:`~custom_pose.tracking.BoxModeDecision`).
     """
     frames_read: int
     frames_done: int
@@ -68,6 +74,8 @@ class VideoRunStats:
     undecodable: List[int] = field(default_factory=list)
     decode_report: Optional[str] = None
     stage_ms: Dict[str, float] = field(default_factory=dict)
+    box_mode: Optional[str] = None
+    box_decision: Optional[Dict[str, Any]] = None
 
 
 def run_video(config: str,
@@ -90,15 +98,21 @@ def run_video(config: str,
               warn: Optional[Callable[[str], None]] = None,
               tracking=None,
               backend: str = 'pytorch',
-              onnx: Optional[str] = None) -> VideoRunStats:
+              onnx: Optional[str] = None,
+              on_box_mode: Optional[Callable[[Any], None]] = None
+              ) -> VideoRunStats:
     """Estimate, draw and write every frame of a video.
 
     The video is opened first (a bad video fails before a model loads),
-    then the model; frames are decoded in a background thread. Without
-    ``tracking.track_box`` the box is the same in every frame (the whole
-    frame, or ``tracking.roi``) and frames go through the model
-    ``batch_size`` at a time; with it, frame by frame. Ctrl-C in the frame
-    loop finalises what was written and returns with ``interrupted=True``.
+    then the model; frames are decoded in a background thread. With
+    ``tracking.box_mode='auto'`` (the demo's default) the first
+    ``tracking.auto_frames`` frames decide the mode
+    (:meth:`~custom_pose.tracking.TrackingOptions.decide`), and are then
+    estimated in it like the others. In ``'start'`` mode the box is the
+    same in every frame (the whole frame, or ``tracking.roi``) and frames go
+    through the model ``batch_size`` at a time; in ``'track'`` mode, frame
+    by frame. Ctrl-C in the frame loop finalises what was written and
+    returns with ``interrupted=True``.
 
     Args:
         config (str): Pose model config.
@@ -123,10 +137,14 @@ def run_video(config: str,
         window_name (str, optional): Title of the window.
         warn (callable, optional): Called with a warning (e.g. no display).
         tracking (TrackingOptions, optional): Boxes, track ids and
-            smoothing (:class:`custom_pose.tracking.TrackingOptions`);
-            ``None``: the whole frame, no smoothing.
+            smoothing (:class:`custom_pose.tracking.TrackingOptions`; the
+            demo's default is ``box_mode='auto'``); ``None``: the whole
+            frame in every frame (``box_mode='start'``), no smoothing.
         backend (str): ``'pytorch'`` or ``'onnxruntime'`` (with ``onnx``).
         onnx (str, optional): The exported model for ``'onnxruntime'``.
+        on_box_mode (callable, optional): Called once with the
+            :class:`~custom_pose.tracking.BoxModeDecision` of
+            ``box_mode='auto'`` (what it chose and why).
 
     Returns:
         VideoRunStats: Frames, time, frames/s, device, outputs.
@@ -138,7 +156,8 @@ def run_video(config: str,
             not load.
     """
     from custom_pose.tracking import TrackingOptions
-    tracking = tracking if tracking is not None else TrackingOptions()
+    tracking = tracking if tracking is not None else TrackingOptions(
+        box_mode='start')
     if save_predictions and not out_video_root:
         raise InputError('save_predictions needs out_video_root')
     if batch_size < 1:
@@ -146,11 +165,10 @@ def run_video(config: str,
     source = open_video_file(video_path)
     try:
         info = source.info
-        batch_size, note = fit_batch_size(batch_size, info.size)
-        if note and warn is not None:
-            warn(note)
+        batch_size, batch_note = fit_batch_size(batch_size, info.size)
+        if batch_note and warn is not None:
+            warn(batch_note)
         tracking.check(info.size)
-        fixed = tracking.fixed_box(info.size)
         device = check_device(device)
         if device.startswith('cuda') and backend == 'pytorch':
             import torch
@@ -164,7 +182,6 @@ def run_video(config: str,
         source.release()
         raise
     meta = inferencer.model.dataset_meta
-    video = tracking.video_tracker(inferencer.infer_bboxes, meta)
     smoother = tracking.smoother(info.fps)
     stem = osp.splitext(osp.basename(video_path))[0]
     out_video = out_json = None
@@ -175,6 +192,7 @@ def run_video(config: str,
 
     interrupted = False
     smooth_s = 0.0
+    video = None
     start = time.perf_counter()
     with video_io(source, out_video, show,
                   window_name or osp.basename(video_path), warn,
@@ -186,21 +204,24 @@ def run_video(config: str,
             boxes=lambda insts: any(i.bbox_source != 'full_frame'
                                     for i in insts))
         from tqdm import tqdm
-        bar = tqdm(total=info.num_frames, unit='frame',
-                   desc='pose estimation', file=sys.stderr,
-                   dynamic_ncols=True, disable=not progress)
+        bar = None
         try:
-            batch = []
-            end_of_video = False
-            while not (end_of_video or output.quit_requested):
-                packet = reader.get()
-                if packet is None:
-                    end_of_video = True
-                else:
-                    batch.append(packet)
-                step = batch_size if fixed is not None else 1
-                if not batch or (len(batch) < step and not end_of_video):
-                    continue
+            first = []
+            if tracking.needs_frames(detector=False):
+                first = first_packets(reader, tracking.auto_frames)
+                tracking = tracking.decide(inferencer.infer_bboxes,
+                                           [p.frame for p in first])
+                if on_box_mode is not None:
+                    on_box_mode(tracking.box_decision)
+            bar = tqdm(total=info.num_frames, unit='frame',
+                       desc='pose estimation', file=sys.stderr,
+                       dynamic_ncols=True, disable=not progress)
+            fixed = tracking.fixed_box(info.size)
+            video = tracking.video_tracker(inferencer.infer_bboxes, meta)
+            step = batch_size if fixed is not None else 1
+
+            def estimate(batch: List[Any]) -> None:
+                nonlocal smooth_s
                 if fixed is not None:  # one box for all: many frames a pass
                     box, box_source = fixed
                     t0 = time.perf_counter()
@@ -222,8 +243,18 @@ def run_video(config: str,
                     released += smoother.push(instances, (p.index, p.frame))
                 smooth_s += time.perf_counter() - t0
                 bar.update(len(batch))
-                batch = []
                 output(released)
+
+            batch = []
+            for packet in itertools.chain(first, iter(reader.get, None)):
+                batch.append(packet)
+                if len(batch) == step:
+                    estimate(batch)
+                    batch = []
+                    if output.quit_requested:
+                        break
+            if batch and not output.quit_requested:
+                estimate(batch)
             if not output.quit_requested:
                 t0 = time.perf_counter()
                 released = smoother.flush()
@@ -232,10 +263,12 @@ def run_video(config: str,
         except KeyboardInterrupt:
             interrupted = True
         finally:
-            bar.close()
+            if bar is not None:
+                bar.close()
     elapsed = time.perf_counter() - start
-    stage_ms = video.mean_ms()
-    stage_ms['smoothing'] = 1000.0 * smooth_s / max(1, video.num_frames)
+    stage_ms = video.mean_ms() if video is not None else {}
+    stage_ms['smoothing'] = 1000.0 * smooth_s / max(
+        1, video.num_frames if video is not None else 0)
     if out_json is not None:
         write_predictions(
             out_json, video_path, config, checkpoint, source,
@@ -255,4 +288,7 @@ def run_video(config: str,
         batch_size=batch_size,
         undecodable=list(source.undecodable),
         decode_report=source.decode_report(),
-        stage_ms=stage_ms)
+        stage_ms=stage_ms,
+        box_mode=tracking.mode,
+        box_decision=None if tracking.box_decision is None else
+        tracking.box_decision.to_dict())

@@ -9,6 +9,9 @@ track ids, and temporal smoothing of the keypoints.
 - :mod:`.smoothing`: ``--smooth none|oneeuro|savgol|gaussian``
   (:func:`build_smoother`), gated by keypoint score.
 - :mod:`.video_tracker`: :class:`VideoPoseTracker`, the three per frame.
+- :mod:`.box_mode`: :func:`decide_box_mode`, the demos' ``auto`` box mode
+  (the whole frame where the animal fills it, the propagated box where it
+  is small).
 - :mod:`.options`: :class:`TrackingOptions`, the demos' options, building
   the above for one video.
 - :mod:`.cost`: synthetic walking poses and the per-frame cost of each step.
@@ -20,6 +23,8 @@ Each result is a :class:`PoseInstance` with ``track_id``, ``bbox_source``,
 """
 from .arena import (ARENA_SMOOTHERS, arena_clips, measure_arena_tracking,
                     render_arena_frame, render_arena_report)
+from .box_mode import (BOX_MODES, DEFAULT_AUTO_FILL, DEFAULT_AUTO_FRAMES,
+                       BoxModeDecision, decide_box_mode, keypoint_fill)
 from .cost import make_walking_poses, measure_tracking_cost
 from .evaluation import (assign_to_ground_truth, count_id_switches, jitter,
                          keypoint_errors, match_to_ground_truth,
@@ -44,5 +49,7 @@ __all__ = [
     'arena_clips', 'measure_arena_tracking',
     'render_arena_report', 'render_arena_frame', 'assign_to_ground_truth', 'count_id_switches',
     'jitter', 'keypoint_errors', 'match_to_ground_truth',
-    'mean_keypoint_distance', 'DEFAULT_SEARCH_SCALES', 'TrackingOptions'
+    'mean_keypoint_distance', 'DEFAULT_SEARCH_SCALES', 'TrackingOptions',
+    'BOX_MODES', 'DEFAULT_AUTO_FILL', 'DEFAULT_AUTO_FRAMES',
+    'BoxModeDecision', 'decide_box_mode', 'keypoint_fill'
 ]

@@ -8,7 +8,7 @@ their ground truth.
 :class:`~custom_pose.tracking.VideoPoseTracker` on
 
 1. the one-animal arena clip, with the whole frame as the box in every
-   frame (the full-frame demo's default), with ``--track-box`` starting
+   frame (``--box-mode full-frame``), with ``--track-box`` starting
    from the whole frame, and with ``--track-box`` searching the frame with
    windows of ``search_scales`` when there is no pose to follow: keypoint
    error of each;
@@ -299,11 +299,11 @@ def measure_arena_tracking(pose_fn: PoseFn,
                              f'decoded, the ground truth has '
                              f'{len(gt["present"])}')
 
-    # built as the demos build them: the whole frame, --track-box with
-    # --search-scales none, --track-box
+    # built as the demos build them: --box-mode full-frame, --track-box
+    # with --search-scales none, --track-box
     meta = {} if sigmas is None else dict(sigmas=sigmas)
     runs = dict(
-        whole_frame=TrackingOptions(),
+        whole_frame=TrackingOptions(box_mode='start'),
         track_box_no_search=TrackingOptions(track_box=True, search_scales=()),
         track_box=TrackingOptions(track_box=True,
                                   search_scales=tuple(search_scales)))
@@ -383,7 +383,7 @@ def render_arena_report(result: dict) -> List[str]:
         '| frames on the animal | ms/frame |', '|---|---|---|---|---|---|'
     ]
     search = ', '.join(f'{v:g}' for v in s['search_scales'])
-    for key, name in (('whole_frame', 'whole frame (default)'),
+    for key, name in (('whole_frame', '`--box-mode full-frame`'),
                       ('track_box_no_search',
                        '`--track-box --search-scales none`'),
                       ('track_box', f'`--track-box` (search windows '

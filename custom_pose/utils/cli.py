@@ -38,7 +38,8 @@ __all__ = [
     'add_runner_arguments', 'add_cfg_options_argument', 'set_local_rank',
     'add_device_argument', 'add_drawing_arguments',
     'add_inference_path_arguments', 'check_drawing_arguments',
-    'add_tracking_arguments', 'tracking_options', 'add_backend_arguments',
+    'add_tracking_arguments', 'tracking_options', 'box_mode_choices',
+    'box_mode_name', 'print_box_mode', 'add_backend_arguments',
     'check_backend_arguments'
 ]
 
@@ -388,6 +389,32 @@ def _number(text: str) -> float:
     return int(value) if value.is_integer() and '.' not in text else value
 
 
+def box_mode_choices(detector: bool) -> Dict[str, str]:
+    """``--box-mode`` values of a demo and the
+    :class:`~custom_pose.tracking.TrackingOptions` ``box_mode`` of each:
+    ``auto``, ``track``, and the start box in every frame, named after it
+    (``full-frame``, or ``detector`` in a demo that runs one)."""
+    return {'auto': 'auto', 'detector' if detector else 'full-frame':
+            'start', 'track': 'track'}
+
+
+def box_mode_name(mode: str, detector: bool) -> str:
+    """The ``--box-mode`` value of a ``box_mode`` (see
+    :func:`box_mode_choices`)."""
+    names = {v: k for k, v in box_mode_choices(detector).items()}
+    return names[mode]
+
+
+def print_box_mode(prog: str, decision: Any, detector: bool) -> None:
+    """Print what ``--box-mode auto`` chose (a
+    :class:`~custom_pose.tracking.BoxModeDecision`) and why, one
+    ``<prog>: ...`` line on stderr."""
+    sys.stderr.write(f'{prog}: --box-mode auto chose '
+                     f'{box_mode_name(decision.mode, detector)}: '
+                     f'{decision.reason}\n')
+    sys.stderr.flush()
+
+
 def add_tracking_arguments(parser: argparse.ArgumentParser,
                            detector: bool) -> None:
     """The video demos' box, track-id and smoothing options (see
@@ -396,25 +423,45 @@ def add_tracking_arguments(parser: argparse.ArgumentParser,
     from custom_pose.tracking import SMOOTH_PARAMS, TrackingOptions
     defaults = TrackingOptions()  # one home for the defaults
     start = 'the detector' if detector else 'the whole frame'
+    fixed = box_mode_name('start', detector)
+    every = 'the detector\'s boxes' if detector else start
     group = parser.add_argument_group(
         'boxes, track ids and smoothing (docs/tracking_and_onnx.md)')
+    span = ('the animal\'s keypoints span less than '
+            f'{100 * defaults.auto_fill:g}%% of the {{}} (the larger side '
+            'of their box over its larger side) in the first '
+            f'{defaults.auto_frames} frames')
+    if detector:
+        auto = ('auto (default): detector without --roi; with --roi, track '
+                f'where {span.format("ROI")}, else detector')
+        first = 'the detector\'s boxes (or --roi, searched: --search-scales)'
+    else:
+        auto = (f'auto (default): track where {span.format("frame or ROI")}'
+                ' (a small animal), else full-frame')
+        first = 'a search of the whole frame or --roi (--search-scales)'
+    group.add_argument(
+        '--box-mode', choices=list(box_mode_choices(detector)), default=None,
+        help='the box each frame is estimated in. track: the box of the '
+        'previous frame\'s pose (its labelled keypoints\' box, enlarged), '
+        f'starting from {first} and back to it when the pose is lost; '
+        f'{fixed}: {every} (or --roi) in every frame; {auto}. What auto '
+        'chose is printed and saved in the predictions JSON')
     group.add_argument(
         '--track-box', action='store_true',
-        help='estimate each frame in the box of the previous frame\'s pose '
-        f'(its labelled keypoints\' box, enlarged); start from {start} or '
-        '--roi, and fall back to it when a pose is lost')
+        help='--box-mode track')
     group.add_argument(
         '--roi', metavar='X1,Y1,X2,Y2', default=None,
-        help=f'start box in image pixels instead of {start} (without '
-        '--track-box: the box of every frame)')
+        help=f'start box in image pixels instead of {start} (with --box-mode '
+        f'{fixed}: the box of every frame)')
     where = ('the ROI (--roi), and the ROI itself,' if detector else
              'the whole frame, or the ROI and the ROI itself,')
     group.add_argument(
         '--search-scales', metavar='S[,S...]',
         default=','.join(f'{v:g}' for v in defaults.search_scales),
-        help=f'with --track-box and no pose to follow: search {where} with '
-        'square windows of these fractions of its shorter side and keep '
-        'the surest pose' + ('' if detector else '; 1 adds the whole frame')
+        help=f'with --box-mode track and no pose to follow: search {where} '
+        'with square windows of these fractions of its shorter side and '
+        'keep the surest pose' + ('' if detector else
+                                  '; 1 adds the whole frame')
         + '; none: no search (default %(default)s)')
     group.add_argument(
         '--box-enlarge', type=float, default=defaults.enlarge, metavar='F',
@@ -438,8 +485,9 @@ def add_tracking_arguments(parser: argparse.ArgumentParser,
         group.add_argument(
             '--redetect-interval', type=int,
             default=defaults.redetect_interval, metavar='N',
-            help='with --track-box, also run the detector every N frames to '
-            'pick up new animals (default 0: only when a pose is lost)')
+            help='with --box-mode track, also run the detector every N '
+            'frames to pick up new animals (default 0: only when a pose is '
+            'lost)')
     params = '; '.join(f'{m}: ' + ', '.join(f'{k}={v:g}'
                                             for k, v in p.items())
                        for m, p in SMOOTH_PARAMS.items() if p)
@@ -481,6 +529,14 @@ def tracking_options(parser: argparse.ArgumentParser,
         parser.error(f'--box-enlarge must be >= 1, got {args.box_enlarge}')
     if args.max_age < 0 or getattr(args, 'redetect_interval', 0) < 0:
         parser.error('--max-age and --redetect-interval must be >= 0')
+    # argparse allowed only the demo's own names
+    box_mode = {**box_mode_choices(True), **box_mode_choices(False)}[
+        args.box_mode or 'auto']
+    if args.track_box:
+        if box_mode not in ('auto', 'track'):
+            parser.error(f'--track-box is --box-mode track, not --box-mode '
+                         f'{args.box_mode}')
+        box_mode = 'track'
     params = {}
     for item in args.smooth_param:
         name, sep, value = item.partition('=')
@@ -499,7 +555,7 @@ def tracking_options(parser: argparse.ArgumentParser,
     except (TypeError, ValueError) as exc:
         parser.error(str(exc))
     return TrackingOptions(
-        track_box=args.track_box,
+        box_mode=box_mode,
         roi=roi,
         search_scales=scales,
         enlarge=args.box_enlarge,

@@ -4,8 +4,8 @@
 ``demo/top_down_video_demo_full_frame_without_det.py`` is a thin wrapper of
 it) against mmpose's own per-frame path (``inference_topdown`` + mmpose's
 visualizer + ``cv2.VideoWriter``) on the same clip and checkpoint, with the
-keypoint deviation of each row from mmpose's: the demo's defaults (PyTorch
-fast paths), plain fp32 and ``--amp`` (with ``fast_paths``), and the
+keypoint deviation of each row from mmpose's: the demo's numeric defaults
+(PyTorch fast paths) with ``--box-mode full-frame``, plain fp32 and ``--amp`` (with ``fast_paths``), and the
 network exported to ONNX and run by onnxruntime (``--backend
 onnxruntime``); and the per-frame cost of box propagation, track ids and
 smoothing (:func:`custom_pose.tracking.measure_tracking_cost`).
@@ -401,7 +401,8 @@ def render_video_section(v: dict, number: int) -> List[str]:
         'visualizer + `cv2.VideoWriter`; `ours_demo`: the loop of '
         '`demo/top_down_video_demo_full_frame_without_det.py` '
         f'(`custom_pose.apis.run_video`, batch {v["demo_batch_size"]}) '
-        'with its defaults (PyTorch, BN folded, channels-last, fp32) or '
+        'with its numeric defaults (PyTorch, BN folded, channels-last, '
+        'fp32) and the whole frame as the box (`--box-mode full-frame`), or '
         'the flags shown; `--backend onnxruntime`: the network exported '
         'to ONNX (dynamic batch) and run by onnxruntime on the CPU, the '
         'rest of the loop unchanged. Times from the first decoded frame '
