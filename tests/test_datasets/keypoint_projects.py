@@ -5,6 +5,7 @@ keypoint map picks and renames some of its keypoints (``snout`` is
 mmpose's ``Nose``, ``spine_mid`` a name no Animal-Pose keypoint has), and
 the package's own writers put them in each format.
 """
+import csv
 import os
 import os.path as osp
 import shutil
@@ -184,4 +185,18 @@ def write_dlc_unique_project(placed: KeypointAnnotations, project: str,
     path = osp.join(project, 'config.yaml')
     with open(path, 'w') as f:
         yaml.safe_dump(cfg, f, sort_keys=False)
+    return path
+
+
+def edit_dlc_csv(project: str, video: str, edit: Callable[[list], None],
+                 scorer: str = 'alice') -> str:
+    """Rewrite ``labeled-data/<video>/CollectedData_<scorer>.csv`` of a
+    project: ``edit`` changes its rows (lists of cells) in place."""
+    path = osp.join(project, 'labeled-data', video,
+                    f'CollectedData_{scorer}.csv')
+    with open(path, newline='') as f:
+        rows = list(csv.reader(f))
+    edit(rows)
+    with open(path, 'w', newline='') as f:
+        csv.writer(f).writerows(rows)
     return path

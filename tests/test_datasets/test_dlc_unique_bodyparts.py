@@ -22,7 +22,8 @@ from custom_pose.datasets.formats import (KeypointFormatError,
 from custom_pose.errors import InputError
 from custom_pose.utils.config import CfgOptionsError, load_config
 from .keypoint_projects import (MOUSE_KEYPOINTS, UNIQUE_BODYPARTS,
-                                place_images, synthetic_annotations,
+                                edit_dlc_csv, place_images,
+                                synthetic_annotations,
                                 write_dlc_unique_project)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -259,21 +260,12 @@ def test_bad_unique_bodyparts_value(project):
         assert "'drop'" in msg and "got 'keep'" in msg
 
 
-def _rewrite(project, video, edit):
-    path = osp.join(project, 'labeled-data', video, 'CollectedData_alice.csv')
-    rows = list(csv.reader(open(path, newline='')))
-    edit(rows)
-    with open(path, 'w', newline='') as f:
-        csv.writer(f).writerows(rows)
-    return path
-
-
 def test_bad_unique_body_part_columns(labels, tmp_path):
     project = _project(labels, str(tmp_path / 'proj'), containers=('csv', ))
 
     def under_an_animal(rows):
         rows[1][-2:] = ['animal2', 'animal2']  # the lamp's x and y
-    path = _rewrite(project, 'video0', under_an_animal)
+    path = edit_dlc_csv(project, 'video0', under_an_animal)
     with pytest.raises(KeypointFormatError) as err:
         read_deeplabcut(project)
     msg = str(err.value)
@@ -284,7 +276,7 @@ def test_bad_unique_body_part_columns(labels, tmp_path):
     def without_lamp(rows):
         for row in rows:
             del row[-2:]
-    path = _rewrite(project, 'video0', without_lamp)
+    path = edit_dlc_csv(project, 'video0', without_lamp)
     with pytest.raises(KeypointFormatError) as err:
         read_deeplabcut(project)
     msg = str(err.value)

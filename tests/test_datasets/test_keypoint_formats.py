@@ -21,7 +21,8 @@ from custom_pose.datasets.formats import (KeypointFormatError,
 from custom_pose.datasets.formats.deeplabcut import (_read_csv,
                                                      _table_from_frame)
 from .keypoint_projects import (MOUSE_KEYPOINTS, SEVEN_KEYPOINTS,
-                                dlc_project, synthetic_annotations)
+                                dlc_project, edit_dlc_csv,
+                                synthetic_annotations)
 
 
 @pytest.fixture(scope='module')
@@ -348,15 +349,6 @@ def _edit_config(project, **changes):
     return path
 
 
-def _edit_csv(project, video, edit):
-    path = osp.join(project, 'labeled-data', video, 'CollectedData_alice.csv')
-    rows = list(csv.reader(open(path, newline='')))
-    edit(rows)
-    with open(path, 'w', newline='') as f:
-        csv.writer(f).writerows(rows)
-    return path
-
-
 def test_bad_csv_body_parts_disagree_with_config(project):
     _edit_config(project,
                  bodyparts=['snout', 'leftear', 'rightear', 'tailbase'],
@@ -399,7 +391,7 @@ def test_bad_keypoint_name_used_twice(project, tmp_path, mouse):
 def test_bad_non_numeric_coordinate(project, tmp_path, mouse):
     def edit(rows):
         rows[3][5] = '12,5px'  # rightear x
-    path = _edit_csv(project, 'video0', edit)
+    path = edit_dlc_csv(project, 'video0', edit)
     with pytest.raises(KeypointFormatError) as err:
         read_deeplabcut(project)
     one_line_error(err, path, 'line 4', 'column 6', 'rightear x',
