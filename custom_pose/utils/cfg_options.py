@@ -26,8 +26,8 @@ import copy
 import difflib
 import inspect
 import os.path as osp
-from typing import (Any, Callable, Dict, Iterable, List, Optional, Set,
-                    Tuple, Union)
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional,
+                    Set, Tuple, Union)
 
 from mmengine.config import Config
 
@@ -307,19 +307,29 @@ def _dataloader_keys(cfg: Union[Config, dict]) -> List[str]:
             and isinstance(cfg[key], dict)]
 
 
-def _datasets(dataset: Any) -> Iterable[dict]:
-    """A dataset config and the dataset configs it wraps (``dataset``,
-    ``datasets``), outermost first."""
-    if isinstance(dataset, (list, tuple)):
-        for item in dataset:
-            yield from _datasets(item)
-        return
-    if not isinstance(dataset, dict):
-        return
-    yield dataset
-    for child in ('dataset', 'datasets'):
-        if child in dataset:
-            yield from _datasets(dataset[child])
+def _datasets(cfg: Union[Config, dict]) -> Iterator[Tuple[str, dict]]:
+    """``(key path, dataset config)`` of every dataloader's dataset and of
+    the datasets it wraps (``dataset``, ``datasets``), outermost first,
+    e.g. ``('val_dataloader.dataset', {...})``."""
+
+    def walk(node: Any, path: str) -> Iterator[Tuple[str, dict]]:
+        if isinstance(node, (list, tuple)):
+            for i, item in enumerate(node):
+                yield from walk(item, f'{path}.{i}')
+        elif isinstance(node, dict):
+            yield path, node
+            for child in ('dataset', 'datasets'):
+                if child in node:
+                    yield from walk(node[child], f'{path}.{child}')
+
+    for key in _dataloader_keys(cfg):
+        yield from walk(cfg[key].get('dataset'), f'{key}.dataset')
+
+
+def _dataset_parameters(dataset: dict) -> Set[str]:
+    """The arguments the registered class of a dataset config takes."""
+    target = _registered(dataset.get('type'), ['dataset'])
+    return (_parameters(target) or set()) if target else set()
 
 
 def dataset_arguments(cfg: Union[Config, dict]) -> Set[str]:
@@ -327,63 +337,39 @@ def dataset_arguments(cfg: Union[Config, dict]) -> Set[str]:
     (the datasets they wrap included): the keys a top-level
     ``--cfg-options split=all`` can set on every dataset at once."""
     names: Set[str] = set()
-    for key in _dataloader_keys(cfg):
-        for dataset in _datasets(cfg[key].get('dataset')):
-            target = _registered(dataset.get('type'), ['dataset'])
-            names |= (_parameters(target) or set()) if target else set()
+    for _, dataset in _datasets(cfg):
+        names |= _dataset_parameters(dataset)
     return names - {'type', 'pipeline', 'dataset', 'datasets'}
 
 
 def _set_dataset_option(cfg: Config, key: str, value: Any,
                         explicit: Set[str]) -> None:
     """Set a top-level dataset option (``split``, ``data_prefix.img``) on
-    each dataloader's datasets whose class takes it, unless an option of
-    that loader sets it itself. A folder given as ``data_prefix`` is
+    each dataloader's datasets whose class takes it, unless an option sets
+    it on that dataset itself. A folder given as ``data_prefix`` is
     ``dict(img=folder)``."""
     parts = key.split('.')
-    name = parts[0]
-    if name == 'data_prefix' and len(parts) == 1 and isinstance(value, str):
+    if parts == ['data_prefix'] and isinstance(value, str):
         value = dict(img=value)
-    for loader in _dataloader_keys(cfg):
-        if any(e.startswith(f'{loader}.dataset') and
-               e.split('.')[-len(parts):] == parts for e in explicit):
+    for path, dataset in _datasets(cfg):
+        if f'{path}.{key}' in explicit or \
+                parts[0] not in _dataset_parameters(dataset):
             continue
-        for dataset in _datasets(cfg[loader].get('dataset')):
-            target = _registered(dataset.get('type'), ['dataset'])
-            if name not in ((_parameters(target) or set()) if target
-                            else set()):
-                continue
-            node = dataset
-            for part in parts[:-1]:
-                if not isinstance(node.get(part), dict):
-                    node[part] = {}
-                node = node[part]
-            node[parts[-1]] = copy.deepcopy(value)
+        node = dataset
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = copy.deepcopy(value)
 
 
-def _retarget(dataset: Any, path: str, name: str, old: str, new: str,
+def _retarget(cfg: Config, name: str, old: str, new: str,
               explicit: Set[str]) -> None:
-    """Set ``name=new`` where it is ``old`` in a dataset config and the
-    datasets it wraps (``dataset``, ``datasets``), unless an option set it."""
-    if isinstance(dataset, (list, tuple)):
-        for i, item in enumerate(dataset):
-            _retarget(item, f'{path}.{i}', name, old, new, explicit)
-        return
-    if not isinstance(dataset, dict):
-        return
-    if dataset.get(name) == old and f'{path}.{name}' not in explicit:
-        dataset[name] = new
-    for child in ('dataset', 'datasets'):
-        if child in dataset:
-            _retarget(dataset[child], f'{path}.{child}', name, old, new,
-                      explicit)
-
-
-def _retarget_loaders(cfg: Config, name: str, old: str, new: str,
-                      explicit: Set[str]) -> None:
-    for key in _dataloader_keys(cfg):
-        _retarget(cfg[key].get('dataset'), f'{key}.dataset', name, old, new,
-                  explicit)
+    """Set ``name=new`` where it is ``old`` in the dataloaders' datasets
+    (and the datasets they wrap), unless an option set it."""
+    for path, dataset in _datasets(cfg):
+        if dataset.get(name) == old and f'{path}.{name}' not in explicit:
+            dataset[name] = new
 
 
 def merge_cfg_options(cfg: Config, options: Dict[str, Any]) -> Config:
@@ -406,16 +392,13 @@ def merge_cfg_options(cfg: Config, options: Dict[str, Any]) -> Config:
     """
     check_cfg_options(cfg, options)
     old = {name: cfg.get(name) for name in SHARED_DATASET_KEYS}
-    dataset_options = {
-        key: value for key, value in options.items()
-        if key.split('.')[0] not in cfg and
-        key.split('.')[0] not in _runner_arguments() and
-        key.split('.')[0] in dataset_arguments(cfg)
-    }
+    settable = dataset_arguments(cfg) - _runner_arguments() - set(cfg.keys())
+    dataset_options = {key: value for key, value in options.items()
+                       if key.split('.')[0] in settable}
     cfg.merge_from_dict(options)
     for name, old_value in old.items():
         if name in options and isinstance(old_value, str):
-            _retarget_loaders(cfg, name, old_value, cfg[name], set(options))
+            _retarget(cfg, name, old_value, cfg[name], set(options))
     for key, value in dataset_options.items():
         _set_dataset_option(cfg, key, value, set(options))
     return cfg
@@ -474,5 +457,5 @@ def apply_top_level_dataset_keys(cfg: Config, path: str) -> Config:
         if not isinstance(new, str):
             continue
         for old in old_values - {new}:
-            _retarget_loaders(cfg, name, old, new, set())
+            _retarget(cfg, name, old, new, set())
     return cfg

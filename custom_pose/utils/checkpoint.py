@@ -36,10 +36,10 @@ from .checkpoint_safety import (checkpoint_safe_globals, plain_metainfo,
 
 __all__ = [
     'checkpoint_safe_globals', 'register_checkpoint_safe_globals',
-    'plain_metainfo', 'restore_metainfo_arrays', 'is_remote', 'load_checkpoint_file', 'checkpoint_state_dict',
-    'load_state_dict_strict', 'model_num_keypoints',
-    'checkpoint_dataset_meta', 'check_checkpoint_keypoints',
-    'load_pose_estimator_weights'
+    'plain_metainfo', 'restore_metainfo_arrays', 'is_remote',
+    'load_checkpoint_file', 'checkpoint_state_dict', 'load_state_dict_strict',
+    'model_num_keypoints', 'checkpoint_dataset_meta',
+    'check_checkpoint_keypoints', 'load_pose_estimator_weights'
 ]
 
 
