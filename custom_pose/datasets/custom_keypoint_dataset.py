@@ -12,8 +12,9 @@ from mmengine.logging import MessageHub, print_log
 from mmpose.datasets.datasets.base import BaseCocoStyleDataset
 from mmpose.registry import DATASETS
 from .animalpose_format import DEFAULT_SPLIT_RATIO
-from .formats import (KeypointAnnotations, KeypointFormatError,
-                      KeypointInstance, bbox_from_keypoints, read_keypoints)
+from .formats import (DEFAULT_UNIQUE_BODYPARTS, KeypointAnnotations,
+                      KeypointFormatError, KeypointInstance,
+                      bbox_from_keypoints, read_keypoints)
 from .formats import read_keypoint_names as _read_keypoint_names
 from .keypoint_metainfo import (DEFAULT_SIGMA, build_pose_metainfo,
                                 resolve_flip_pairs, resolve_per_keypoint)
@@ -108,8 +109,8 @@ class CustomPoseKeypointDataset(SplitOptionsMixin, SkipUndecodableMixin,
             ``split_file`` and ``frames_dir``.
         data_prefix (dict | str, optional): COCO only: ``dict(img='images/')``
             (or just ``'images/'``), the folder of the images' ``file_name``
-            (default: the JSON file's folder). DeepLabCut images are relative to the project, SLEAP
-            images to the ``.slp`` file.
+            (default: the JSON file's folder). DeepLabCut images are
+            relative to the project, SLEAP images to the ``.slp`` file.
         frames_dir (str, optional): SLEAP only: where frames of media videos
             and embedded frames are written once as PNG. Defaults to
             ``<file>.frames/`` beside the file.
@@ -183,7 +184,7 @@ class CustomPoseKeypointDataset(SplitOptionsMixin, SkipUndecodableMixin,
                  data_prefix: Optional[dict] = None,
                  frames_dir: Optional[str] = None,
                  category: Optional[str] = None,
-                 unique_bodyparts: str = 'instance',
+                 unique_bodyparts: str = DEFAULT_UNIQUE_BODYPARTS,
                  flip_pairs: Union[str, None, Sequence] = 'auto',
                  sigmas: Union[None, float, Sequence[float],
                                Mapping[str, float]] = None,
@@ -307,7 +308,8 @@ class CustomPoseKeypointDataset(SplitOptionsMixin, SkipUndecodableMixin,
                              dataset_cfg.get('ann_file', '')),
             format=dataset_cfg.get('format'),
             category=dataset_cfg.get('category'),
-            unique_bodyparts=dataset_cfg.get('unique_bodyparts', 'instance'))
+            unique_bodyparts=dataset_cfg.get('unique_bodyparts',
+                                             DEFAULT_UNIQUE_BODYPARTS))
 
     # ------------------------------------------------------------------
     def _load_annotations(self) -> Tuple[List[dict], List[dict]]:
@@ -371,7 +373,6 @@ class CustomPoseKeypointDataset(SplitOptionsMixin, SkipUndecodableMixin,
         img_ids = select_image_ids(images, 'train', self.split_ratio,
                                    self.split_seed, None, None,
                                    self.annotations.path, KeypointFormatError)
-        #: True where validation runs on the training images.
         self.validates_on_training_images = True
         print_log(
             f'{self.annotations.path}: split={self._split_desc()} leaves no '

@@ -18,8 +18,8 @@ from custom_pose.datasets.formats import (KeypointFormatError,
                                           read_keypoint_names, read_sleap,
                                           write_coco, write_deeplabcut,
                                           write_sleap)
-from custom_pose.datasets.formats.deeplabcut import (_read_csv,
-                                                     _table_from_frame)
+from custom_pose.datasets.formats.deeplabcut_tables import (
+    read_csv_table, table_from_frame)
 from .keypoint_projects import (MOUSE_KEYPOINTS, SEVEN_KEYPOINTS,
                                 dlc_project, edit_dlc_csv,
                                 synthetic_annotations)
@@ -193,8 +193,8 @@ def test_deeplabcut_h5_table_matches_csv(mouse, tmp_path, index_columns):
                         'CollectedData_alice.csv')
     df = pd.read_csv(csv_file, header=[0, 1, 2],
                      index_col=list(range(index_columns)))
-    from_csv = _read_csv(csv_file)
-    from_frame = _table_from_frame(df, csv_file)
+    from_csv = read_csv_table(csv_file)
+    from_frame = table_from_frame(df, csv_file)
     assert from_frame.rows == from_csv.rows
     assert from_frame.bodyparts == from_csv.bodyparts
     assert from_frame.coords == from_csv.coords

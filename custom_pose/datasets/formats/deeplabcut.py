@@ -46,9 +46,7 @@ from .deeplabcut_bodyparts import (DEFAULT_UNIQUE_BODYPARTS,
                                    check_unique_bodyparts, column_groups,
                                    config_bodyparts, group_points,
                                    table_bodyparts)
-from .deeplabcut_tables import COORDS, _project_files, _read_table
-# the table readers, importable from this module as well
-from .deeplabcut_tables import _read_csv, _table_from_frame  # noqa: F401
+from .deeplabcut_tables import COORDS, project_files, read_table
 
 __all__ = [
     'read_deeplabcut', 'write_deeplabcut', 'read_deeplabcut_keypoint_names',
@@ -119,7 +117,7 @@ def read_deeplabcut_keypoint_names(
     if config is not None:
         return config_bodyparts(_load_config(config), config,
                                 mode).keypoint_names
-    return table_bodyparts(_read_table(path), mode).keypoint_names
+    return table_bodyparts(read_table(path), mode).keypoint_names
 
 
 def _unique_note(parts: BodyParts, config: Optional[str]) -> str:
@@ -170,7 +168,7 @@ def read_deeplabcut(
     cfg = _load_config(config) if config is not None else None
     if osp.isdir(path) or path.endswith(('.yaml', '.yml')):
         project = osp.dirname(osp.abspath(config))
-        files = _project_files(project, cfg.get('scorer'))
+        files = project_files(project, cfg.get('scorer'))
     else:
         files = [path]
         if config is not None:
@@ -180,7 +178,7 @@ def read_deeplabcut(
             parent = osp.dirname(folder)
             project = osp.dirname(parent) if osp.basename(
                 parent) == 'labeled-data' else folder
-    tables = [_read_table(f) for f in files]
+    tables = [read_table(f) for f in files]
 
     if cfg is not None:
         parts = config_bodyparts(cfg, config, mode)

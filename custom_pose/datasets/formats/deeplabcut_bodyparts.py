@@ -37,7 +37,7 @@ import numpy as np
 from ...errors import InputError
 from .common import (KeypointFormatError, check_keypoint_names,
                      skeleton_from_names)
-from .deeplabcut_tables import COORDS, _Table
+from .deeplabcut_tables import COORDS, LabelTable
 
 __all__ = [
     'UNIQUE_INDIVIDUAL', 'UNIQUE_BODYPARTS_OPTIONS',
@@ -146,7 +146,7 @@ def config_bodyparts(cfg: Dict[str, Any], path: str,
     return BodyParts(names, unique, individuals, mode, path)
 
 
-def table_bodyparts(table: _Table, mode: str) -> BodyParts:
+def table_bodyparts(table: LabelTable, mode: str) -> BodyParts:
     """The body parts of a lone ``CollectedData`` file (no ``config.yaml``),
     in column order: the animals' body parts, and those under ``single``.
 
@@ -173,7 +173,7 @@ def table_bodyparts(table: _Table, mode: str) -> BodyParts:
                      'the first CollectedData file')
 
 
-def _unique_column(table: _Table, j: int, ind: Optional[str], part: str,
+def _unique_column(table: LabelTable, j: int, ind: Optional[str], part: str,
                    coord: str, parts: BodyParts) -> None:
     """Check a column of ``single`` or of a unique body part, kept as a
     keypoint."""
@@ -191,7 +191,7 @@ def _unique_column(table: _Table, j: int, ind: Optional[str], part: str,
             "unique_bodyparts='drop' to leave the unique body parts out")
 
 
-def column_groups(table: _Table, parts: BodyParts
+def column_groups(table: LabelTable, parts: BodyParts
                   ) -> Tuple[List[ColumnGroup], int]:
     """Check a table's columns against the body parts and group them by
     instance.
@@ -253,7 +253,7 @@ def column_groups(table: _Table, parts: BodyParts
     return groups, n_dropped
 
 
-def _check_animal_parts(table: _Table, parts: BodyParts,
+def _check_animal_parts(table: LabelTable, parts: BodyParts,
                         col: Dict[Tuple[Optional[str], str, str], int],
                         animals: List[Optional[str]]) -> None:
     """The animals' body parts and names against ``config.yaml``'s."""
@@ -279,7 +279,7 @@ def _check_animal_parts(table: _Table, parts: BodyParts,
                 'there')
 
 
-def _check_xy(table: _Table, col: Dict[Tuple[Optional[str], str, str], int],
+def _check_xy(table: LabelTable, col: Dict[Tuple[Optional[str], str, str], int],
               wanted: Sequence[Tuple[Optional[str], Sequence[str]]],
               hint: str = '') -> None:
     """Every ``(individual, body parts)`` of ``wanted`` has an x and a y

@@ -9,8 +9,8 @@ DeepLabCut < 2.3) or three (``labeled-data``, ``<video>``,
 holds the same pandas DataFrame (columns a MultiIndex of those levels) and
 is read where pandas and PyTables are installed.
 
-:func:`_read_table` reads either into a :class:`_Table`;
-:func:`_project_files` finds the ``CollectedData`` file of every
+:func:`read_table` reads either into a :class:`LabelTable`;
+:func:`project_files` finds the ``CollectedData`` file of every
 ``labeled-data`` folder of a project. What the columns mean (body parts,
 individuals, unique body parts) is decided in :mod:`.deeplabcut_bodyparts`.
 """
@@ -24,14 +24,17 @@ import numpy as np
 
 from .common import KeypointFormatError
 
-__all__ = ['COORDS']
+__all__ = [
+    'COORDS', 'LabelTable', 'read_csv_table', 'read_h5_table',
+    'table_from_frame', 'read_table', 'project_files'
+]
 
 #: The coordinate columns read (others, e.g. ``likelihood``, are skipped).
 COORDS: Tuple[str, str] = ('x', 'y')
 
 
 @dataclass
-class _Table:
+class LabelTable:
     """A ``CollectedData`` file, whatever its container (CSV or .h5).
 
     ``individuals``, ``bodyparts`` and ``coords`` give each value column's
@@ -73,7 +76,7 @@ def _parse_value(cell: str, where: str) -> float:
     return value
 
 
-def _read_csv(path: str) -> _Table:
+def read_csv_table(path: str) -> LabelTable:
     """Parse a ``CollectedData_*.csv`` (1 or 3 index columns)."""
     with open(path, newline='', encoding='utf-8-sig') as f:
         lines = list(csv.reader(f))
@@ -119,7 +122,7 @@ def _read_csv(path: str) -> _Table:
             for j, c in enumerate(cells[n_index:])
         ])
         row_where.append(where)
-    return _Table(
+    return LabelTable(
         source=path,
         individuals=column.get('individuals'),
         bodyparts=column['bodyparts'],
@@ -130,9 +133,9 @@ def _read_csv(path: str) -> _Table:
         row_where=row_where)
 
 
-def _table_from_frame(df: Any, source: str) -> _Table:
+def table_from_frame(df: Any, source: str) -> LabelTable:
     """A ``CollectedData`` pandas DataFrame (the ``.h5`` files) as a
-    :class:`_Table`."""
+    :class:`LabelTable`."""
     cols = df.columns
     names = [str(n) for n in (cols.names or [])]
     _check_levels(names, source, 'the column levels')
@@ -153,7 +156,7 @@ def _table_from_frame(df: Any, source: str) -> _Table:
         raise KeypointFormatError(
             f'{source}: row {rows[r]!r}, column {cols[c]}: infinite '
             'coordinate')
-    return _Table(
+    return LabelTable(
         source=source,
         individuals=level('individuals') if 'individuals' in names else None,
         bodyparts=level('bodyparts'),
@@ -163,7 +166,7 @@ def _table_from_frame(df: Any, source: str) -> _Table:
         row_where=[f'{source}: row {r!r}' for r in rows])
 
 
-def _read_h5(path: str) -> _Table:
+def read_h5_table(path: str) -> LabelTable:
     try:
         import pandas as pd
         import tables  # noqa: F401  (pandas' HDF5 backend)
@@ -172,16 +175,16 @@ def _read_h5(path: str) -> _Table:
             f'{path}: reading DeepLabCut .h5 files needs pandas and PyTables '
             '(pip install pandas tables); or point ann_file at the '
             'CollectedData_*.csv beside it') from None
-    return _table_from_frame(pd.read_hdf(path), path)
+    return table_from_frame(pd.read_hdf(path), path)
 
 
-def _read_table(path: str) -> _Table:
+def read_table(path: str) -> LabelTable:
     if path.endswith('.h5'):
-        return _read_h5(path)
-    return _read_csv(path)
+        return read_h5_table(path)
+    return read_csv_table(path)
 
 
-def _project_files(project: str, scorer: Optional[str]) -> List[str]:
+def project_files(project: str, scorer: Optional[str]) -> List[str]:
     """The ``CollectedData`` file of every ``labeled-data/*`` folder."""
     files = []
     for folder in sorted(glob.glob(osp.join(project, 'labeled-data', '*'))):
