@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .propagation import DEFAULT_SEARCH_SCALES, BoxPropagator, clip_bbox
+from .propagation import DEFAULT_SEARCH_SCALES, BoxPropagator
 from .video_tracker import PoseFn, VideoPoseTracker
 
 __all__ = [
@@ -114,15 +114,6 @@ class BoxModeDecision:
 _WHAT = dict(full_frame='whole frame', roi='ROI', detector="detector's boxes")
 
 
-def _region(start: str, roi: Optional[Sequence[float]],
-            frame: np.ndarray) -> np.ndarray:
-    """The start box of ``frame``: the whole frame or the clipped ROI."""
-    h, w = frame.shape[:2]
-    if start == 'roi':
-        return clip_bbox(np.asarray(roi, np.float32), (w, h))
-    return np.array([0, 0, w, h], np.float32)
-
-
 def decide_box_mode(pose_fn: PoseFn,
                     frames: Sequence[np.ndarray],
                     start: str = 'full_frame',
@@ -169,10 +160,10 @@ def decide_box_mode(pose_fn: PoseFn,
         raise ValueError(f'fill_thr must be in (0, 1], got {fill_thr}')
     scales: Tuple[float, ...] = tuple(
         sorted({1.0, *(float(s) for s in search_scales)}, reverse=True))
-    video = VideoPoseTracker(
-        pose_fn,
-        BoxPropagator(start, roi=roi, enlarge=enlarge, kpt_thr=kpt_thr,
-                      min_mean_score=min_mean_score, search_scales=scales))
+    propagator = BoxPropagator(start, roi=roi, enlarge=enlarge,
+                               kpt_thr=kpt_thr, min_mean_score=min_mean_score,
+                               search_scales=scales)
+    video = VideoPoseTracker(pose_fn, propagator)
     fills: List[float] = []
     for frame in frames:
         sure = [i for i in video(frame)
@@ -181,7 +172,7 @@ def decide_box_mode(pose_fn: PoseFn,
             continue
         best = max(sure, key=lambda i: float(np.mean(i.keypoint_scores)))
         fill = keypoint_fill(best.keypoints_raw, best.keypoint_scores,
-                             _region(start, roi, frame), kpt_thr)
+                             propagator.start_region(frame), kpt_thr)
         if fill is not None:
             fills.append(fill)
     what = _WHAT[start]

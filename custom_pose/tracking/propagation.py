@@ -225,15 +225,24 @@ class BoxPropagator:
             keep = (boxes[:, 2] - boxes[:, 0] >= 1) & \
                 (boxes[:, 3] - boxes[:, 1] >= 1)
             return boxes[keep], ['detector'] * int(keep.sum())
-        if self.start == 'roi':
-            box = clip_bbox(self.roi, (w, h))
-            if box[2] - box[0] < 1 or box[3] - box[1] < 1:
-                raise InputError(
-                    f'--roi {",".join(f"{v:g}" for v in self.roi)} lies '
-                    f'outside the {w}x{h} frame')
-            return self._with_windows(box, 'roi')
-        return self._with_windows(np.array([0, 0, w, h], np.float32),
-                                  'full_frame')
+        return self._with_windows(self.start_region(frame), self.start)
+
+    def start_region(self, frame: np.ndarray) -> np.ndarray:
+        """The ``(4, )`` xyxy start box of ``frame`` without a detector:
+        the whole frame, or the ROI clipped to it.
+
+        Raises:
+            InputError: The ROI lies outside the frame.
+        """
+        h, w = frame.shape[:2]
+        if self.start != 'roi':
+            return np.array([0, 0, w, h], np.float32)
+        box = clip_bbox(self.roi, (w, h))
+        if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+            raise InputError(
+                f'--roi {",".join(f"{v:g}" for v in self.roi)} lies '
+                f'outside the {w}x{h} frame')
+        return box
 
     def _with_windows(self, box: np.ndarray,
                       source: str) -> Tuple[np.ndarray, List[str]]:
