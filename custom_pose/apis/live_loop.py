@@ -32,7 +32,7 @@ from custom_pose.errors import InputError
 from custom_pose.evaluation.metrics.keypoint_utils import keypoint_names
 from .detector import DetectorInferencer, init_detector_model
 from .loading import check_device
-from .loop_parts import (TrackedFrameOutput, first_packets,
+from .loop_parts import (TrackedFrameOutput, decide_from_first_frames,
                          load_pose_estimator, video_io, write_predictions)
 from .video import open_video_source
 from .visualize import draw_bboxes, draw_text_panel
@@ -389,15 +389,9 @@ def run_live(source: str,
 
         try:
             quit_requested = False
-            first = []
-            if tracking.needs_frames(detector is not None):
-                first = first_packets(reader, tracking.auto_frames)
-            if tracking.mode is None:
-                tracking = tracking.decide(animal.infer_bboxes,
-                                           [p.frame for p in first],
-                                           detector=detector is not None)
-                if on_box_mode is not None:
-                    on_box_mode(tracking.box_decision)
+            tracking, first = decide_from_first_frames(
+                reader, tracking, animal.infer_bboxes,
+                detector=detector is not None, on_box_mode=on_box_mode)
             tracker = tracking.video_tracker(
                 animal.infer_bboxes, animal.model.dataset_meta,
                 detector=animal_boxes if detector is not None else None)
@@ -475,8 +469,7 @@ def run_live(source: str,
         out_json=out_json,
         decode_report=video.decode_report(),
         box_mode=tracking.mode,
-        box_decision=None if tracking.box_decision is None else
-        tracking.box_decision.to_dict())
+        box_decision=tracking.decision_dict())
 
 
 def _draw_overlay(frame: np.ndarray, packet, reader, is_camera: bool,

@@ -4,7 +4,7 @@
 backend (:func:`load_pose_estimator`), the reader / writer / window of a
 loop (:func:`video_io`), the batch that fits in memory
 (:func:`fit_batch_size`), the first frames that decide the box mode
-(:func:`first_packets`), and the output of tracked frames
+(:func:`decide_from_first_frames`), and the output of tracked frames
 (:class:`TrackedFrameOutput`, :func:`write_predictions`).
 """
 import contextlib
@@ -24,7 +24,8 @@ from .visualize import PoseDrawer, draw_tracked_instances
 
 __all__ = [
     'BACKENDS', 'load_pose_estimator', 'video_io', 'available_memory',
-    'fit_batch_size', 'first_packets', 'TrackedFrameOutput',
+    'fit_batch_size', 'first_packets', 'decide_from_first_frames',
+    'TrackedFrameOutput',
     'write_predictions'
 ]
 
@@ -130,9 +131,7 @@ def video_io(source: VideoSource,
 
 def first_packets(reader: ThreadedFrameReader, count: int) -> List[Any]:
     """Up to ``count`` frame packets of ``reader`` (fewer where the source
-    ends first), e.g. the frames ``box_mode='auto'`` decides from
-    (:meth:`~custom_pose.tracking.TrackingOptions.decide`); the loop
-    estimates them before the frames it reads after them."""
+    ends first)."""
     packets: List[Any] = []
     while len(packets) < count:
         packet = reader.get()
@@ -140,6 +139,32 @@ def first_packets(reader: ThreadedFrameReader, count: int) -> List[Any]:
             break
         packets.append(packet)
     return packets
+
+
+def decide_from_first_frames(
+        reader: ThreadedFrameReader, tracking: Any, pose_fn: Callable,
+        detector: bool = False,
+        on_box_mode: Optional[Callable[[Any], None]] = None
+) -> Tuple[Any, List[Any]]:
+    """``tracking`` (:class:`~custom_pose.tracking.TrackingOptions`) with
+    ``box_mode='auto'`` decided from the reader's first frames
+    (:meth:`~custom_pose.tracking.TrackingOptions.decide`; ``on_box_mode``
+    gets the decision), and those frame packets, which the loop estimates
+    before the frames it reads after them.
+
+    Returns:
+        tuple: The decided options and the packets read (none where
+        nothing was left to decide, or a detector gives the start boxes).
+    """
+    first: List[Any] = []
+    if tracking.needs_frames(detector):
+        first = first_packets(reader, tracking.auto_frames)
+    if tracking.mode is None:
+        tracking = tracking.decide(pose_fn, [p.frame for p in first],
+                                   detector=detector)
+        if on_box_mode is not None:
+            on_box_mode(tracking.box_decision)
+    return tracking, first
 
 
 def available_memory() -> Optional[int]:

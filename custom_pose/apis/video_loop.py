@@ -23,8 +23,9 @@ from typing import Any, Callable, Dict, List, Optional
 from custom_pose.errors import InputError
 from custom_pose.evaluation.metrics.keypoint_utils import keypoint_names
 from .loading import check_device
-from .loop_parts import (TrackedFrameOutput, first_packets, fit_batch_size,
-                         load_pose_estimator, video_io, write_predictions)
+from .loop_parts import (TrackedFrameOutput, decide_from_first_frames,
+                         fit_batch_size, load_pose_estimator, video_io,
+                         write_predictions)
 from .video import open_video_file
 
 __all__ = ['VideoRunStats', 'run_video']
@@ -206,13 +207,9 @@ def run_video(config: str,
         from tqdm import tqdm
         bar = None
         try:
-            first = []
-            if tracking.needs_frames(detector=False):
-                first = first_packets(reader, tracking.auto_frames)
-                tracking = tracking.decide(inferencer.infer_bboxes,
-                                           [p.frame for p in first])
-                if on_box_mode is not None:
-                    on_box_mode(tracking.box_decision)
+            tracking, first = decide_from_first_frames(
+                reader, tracking, inferencer.infer_bboxes,
+                on_box_mode=on_box_mode)
             bar = tqdm(total=info.num_frames, unit='frame',
                        desc='pose estimation', file=sys.stderr,
                        dynamic_ncols=True, disable=not progress)
@@ -290,5 +287,4 @@ def run_video(config: str,
         decode_report=source.decode_report(),
         stage_ms=stage_ms,
         box_mode=tracking.mode,
-        box_decision=None if tracking.box_decision is None else
-        tracking.box_decision.to_dict())
+        box_decision=tracking.decision_dict())

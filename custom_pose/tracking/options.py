@@ -195,9 +195,14 @@ class TrackingOptions:
         out['track_box'] = self.mode == 'track'
         out['roi'] = None if self.roi is None else [float(v) for v in self.roi]
         out['search_scales'] = [float(v) for v in self.search_scales]
-        out['box_decision'] = None if self.box_decision is None else \
-            self.box_decision.to_dict()
+        out['box_decision'] = self.decision_dict()
         return out
+
+    def decision_dict(self) -> Optional[Dict[str, Any]]:
+        """JSON-ready :attr:`box_decision` (``None`` where ``'auto'`` did
+        not decide)."""
+        return None if self.box_decision is None else \
+            self.box_decision.to_dict()
 
     def check(self, frame_size: Tuple[int, int]) -> None:
         """Raise :class:`~custom_pose.errors.InputError` when the ROI lies
