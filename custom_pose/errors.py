@@ -18,7 +18,8 @@ to the code that raises them (and are importable from there):
   status 130);
 - ``VideoSourceError`` (``ValueError``): :mod:`custom_pose.apis.video`;
 - ``AnimalPoseFormatError`` (``ValueError``):
-  :mod:`custom_pose.datasets.animalpose_format`;
+  :mod:`custom_pose.datasets.file_io` (also importable from
+  :mod:`custom_pose.datasets.animalpose_format`);
 - ``DatasetNotFoundError`` (``FileNotFoundError``) and
   ``EmptySelectionError`` (``ValueError``):
   :mod:`custom_pose.datasets.org_animal_pose_dataset`;

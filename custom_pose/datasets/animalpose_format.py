@@ -29,20 +29,20 @@ dataset machinery, so that the dataset class
   orders),
 - :func:`load_original` / :func:`parse_original`, which validate a file and
   return its instances with keypoints in **mmpose's** order,
-- the seeded image split (:func:`split_image_ids`) and split files
-  (:func:`read_split_file`),
-- conversion to COCO keypoint format (:func:`to_coco`, :func:`coco_annotation`)
-  and back (:func:`coco_to_original`),
-- an all-or-nothing JSON writer (:func:`dump_json`).
+- the checks its parsers share (:func:`is_number`, :func:`as_int_id`,
+  :func:`require_keys`).
+
+The seeded image split and split files are in
+:mod:`custom_pose.datasets.splits`, the conversion to COCO keypoint format
+and back in :mod:`custom_pose.datasets.animalpose_coco`, and the JSON and
+image-header I/O in :mod:`custom_pose.datasets.file_io` (its names,
+:class:`AnimalPoseFormatError` among them, are importable from here too).
 
 Keypoints are mapped **by name** using each category's own ``keypoints``
 list, so a file that lists the names in another order loads identically.
 Both the release's names (``left_eye``) and mmpose's names (``L_Eye``) are
 accepted; anything else raises :class:`AnimalPoseFormatError`.
 """
-import json
-import os.path as osp
-import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
@@ -50,8 +50,9 @@ from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
 
 import numpy as np
 
-from custom_pose.errors import CustomPoseError, InputError
-from custom_pose.utils.atomic_io import write_text_atomic
+from custom_pose.errors import InputError
+from .file_io import (AnimalPoseFormatError, dump_json, load_json,
+                      read_image_size)
 
 __all__ = [
     'AnimalPoseFormatError', 'AnimalPoseInstance', 'AnimalPoseAnnotations',
@@ -62,9 +63,8 @@ __all__ = [
     'COCO_DETECTOR_CATEGORY_IDS', 'NUM_KEYPOINTS', 'SPLITS',
     'DEFAULT_SPLIT_RATIO',
     'keypoint_order_to_mmpose', 'load_original', 'parse_original',
-    'split_image_ids', 'read_split_file', 'coco_annotation',
-    'coco_categories', 'to_coco',
-    'coco_to_original', 'read_image_size', 'dump_json', 'load_json'
+    'is_number', 'as_int_id', 'require_keys', 'read_image_size',
+    'dump_json', 'load_json'
 ]
 
 #: Keypoint names of the original release, in the release's order.
@@ -169,14 +169,6 @@ _KNOWN_NAMES: Mapping[str, str] = MappingProxyType({
 })
 
 
-class AnimalPoseFormatError(CustomPoseError, ValueError):
-    """An annotation file does not follow the expected format.
-
-    The message always starts with the offending file and, where there is
-    one, names the entry (e.g. ``annotations[3] (image_id=7)``).
-    """
-
-
 @dataclass
 class AnimalPoseInstance:
     """One annotated animal, keypoints already in mmpose's order.
@@ -246,92 +238,14 @@ class AnimalPoseAnnotations:
 
 
 # --------------------------------------------------------------------------
-# JSON helpers
-# --------------------------------------------------------------------------
-class _DuplicateKey(ValueError):
-    """A JSON object that gives one key twice (raised while decoding)."""
-
-    def __init__(self, key: str, first: Any, second: Any) -> None:
-        super().__init__(key)
-        self.key, self.first, self.second = key, first, second
-
-
-def _unique_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
-    """``object_pairs_hook`` refusing a key given twice in one object (the
-    json module would keep the last value silently)."""
-    obj: Dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise _DuplicateKey(key, obj[key], value)
-        obj[key] = value
-    return obj
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= limit else text[:limit - 3] + '...'
-
-
-def load_json(path: str) -> Any:
-    """Read a JSON file, turning syntax errors into
-    :class:`AnimalPoseFormatError` naming the file and position.
-
-    A key given twice in one object is an error too (the json module keeps
-    the last value): in ``"images"`` that is one image id for two files,
-    which would put one image's labels on the other's pixels.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{path}: annotation file does not exist')
-    with open(path, encoding='utf-8') as f:
-        text = f.read()
-    try:
-        return json.loads(text, object_pairs_hook=_unique_keys)
-    except json.JSONDecodeError as e:
-        raise AnimalPoseFormatError(
-            f'{path}: malformed JSON: {e.msg} (line {e.lineno}, column '
-            f'{e.colno})') from None
-    except _DuplicateKey as e:
-        lines = [
-            text.count('\n', 0, m.start()) + 1 for m in re.finditer(
-                re.escape(json.dumps(e.key)) + r'\s*:', text)
-        ]
-        at = f' (lines {", ".join(map(str, lines[:4]))})' if len(
-            lines) > 1 else ''
-        # the release's "images": {"<id>": "<file>"}
-        image_ids = e.key.isdigit() and isinstance(e.first, str) and \
-            isinstance(e.second, str)
-        raise AnimalPoseFormatError(
-            f'{path}: key {json.dumps(e.key)} is given twice in one object'
-            f'{at}, first as {_short(e.first)}, then as {_short(e.second)}; '
-            'JSON keeps only the last one.' +
-            (' In "images" this is one image id for two files: give every '
-             'image its own id' if image_ids else '')) from None
-
-
-def dump_json(obj: Any, path: str, indent: Optional[int] = None) -> str:
-    """Write ``obj`` as JSON all-or-nothing.
-
-    The data is serialised first and written to a temporary file in the
-    target folder which then replaces ``path``
-    (:func:`~custom_pose.utils.atomic_io.write_text_atomic`), so a failure
-    never leaves a truncated file behind; the file gets the usual
-    permissions (``0644`` under a ``022`` umask).
-
-    Returns:
-        str: ``path``.
-    """
-    return write_text_atomic(path, json.dumps(obj, indent=indent))
-
-
-# --------------------------------------------------------------------------
 # Parsing the original format
 # --------------------------------------------------------------------------
-def _is_number(x: Any) -> bool:
+def is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and \
         bool(np.isfinite(x))
 
 
-def _as_int_id(value: Any, where: str) -> int:
+def as_int_id(value: Any, where: str) -> int:
     """An id given as an int or a string of digits (JSON object keys)."""
     if isinstance(value, bool):
         raise AnimalPoseFormatError(f'{where}: id {value!r} is not an integer')
@@ -384,7 +298,7 @@ def keypoint_order_to_mmpose(names: Any, where: str) -> np.ndarray:
                     dtype=np.int64)
 
 
-def _require_keys(entry: Any, keys: Sequence[str], where: str) -> None:
+def require_keys(entry: Any, keys: Sequence[str], where: str) -> None:
     if not isinstance(entry, dict):
         raise AnimalPoseFormatError(
             f'{where}: expected an object, got {type(entry).__name__}')
@@ -410,7 +324,7 @@ def parse_original(data: Any, path: str) -> AnimalPoseAnnotations:
             keypoint names, ``xmax <= xmin`` / ``ymax <= ymin`` boxes,
             annotations whose image or category id is not defined, ...
     """
-    _require_keys(data, ('images', 'annotations', 'categories'),
+    require_keys(data, ('images', 'annotations', 'categories'),
                   f'{path}: top level')
     images_raw = data['images']
     if not isinstance(images_raw, dict):
@@ -420,7 +334,7 @@ def parse_original(data: Any, path: str) -> AnimalPoseAnnotations:
     images: Dict[int, str] = {}
     for key, file_name in images_raw.items():
         where = f'{path}: images[{key!r}]'
-        img_id = _as_int_id(key, where)
+        img_id = as_int_id(key, where)
         if not isinstance(file_name, str) or not file_name:
             raise AnimalPoseFormatError(
                 f'{where}: file name must be a non-empty string, got '
@@ -437,9 +351,9 @@ def parse_original(data: Any, path: str) -> AnimalPoseAnnotations:
     orders: Dict[int, np.ndarray] = {}
     for i, cat in enumerate(cats_raw):
         where = f'{path}: categories[{i}]'
-        _require_keys(cat, ('id', 'name', 'keypoints'), where)
+        require_keys(cat, ('id', 'name', 'keypoints'), where)
         where = f'{where} (name={cat["name"]!r})'
-        cat_id = _as_int_id(cat['id'], where)
+        cat_id = as_int_id(cat['id'], where)
         if cat_id in orders:
             raise AnimalPoseFormatError(f'{where}: category id {cat_id} '
                                         'repeated')
@@ -464,13 +378,13 @@ def parse_original(data: Any, path: str) -> AnimalPoseAnnotations:
         where = f'{path}: annotations[{i}]'
         if isinstance(ann, dict) and 'image_id' in ann:
             where = f'{where} (image_id={ann["image_id"]!r})'
-        _require_keys(ann, ('image_id', 'bbox', 'keypoints', 'category_id'),
+        require_keys(ann, ('image_id', 'bbox', 'keypoints', 'category_id'),
                       where)
-        img_id = _as_int_id(ann['image_id'], where)
+        img_id = as_int_id(ann['image_id'], where)
         if img_id not in images:
             raise AnimalPoseFormatError(
                 f'{where}: image_id {img_id} is not in "images"')
-        cat_id = _as_int_id(ann['category_id'], where + ' "category_id"')
+        cat_id = as_int_id(ann['category_id'], where + ' "category_id"')
         if cat_id not in orders:
             raise AnimalPoseFormatError(
                 f'{where}: category_id {cat_id} is not in "categories" '
@@ -478,7 +392,7 @@ def parse_original(data: Any, path: str) -> AnimalPoseAnnotations:
 
         bbox = ann['bbox']
         if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(
-                _is_number(v) for v in bbox):
+                is_number(v) for v in bbox):
             raise AnimalPoseFormatError(
                 f'{where}: "bbox" must be 4 numbers [xmin, ymin, xmax, ymax], '
                 f'got {bbox!r}')
@@ -496,7 +410,7 @@ def parse_original(data: Any, path: str) -> AnimalPoseAnnotations:
                 f'[x, y, v] triplets, got {n}')
         for j, kp in enumerate(kpts):
             if not isinstance(kp, (list, tuple)) or len(kp) != 3 or not all(
-                    _is_number(v) for v in kp):
+                    is_number(v) for v in kp):
                 raise AnimalPoseFormatError(
                     f'{where}: keypoints[{j}] must be [x, y, v] numbers, got '
                     f'{kp!r}')
@@ -526,274 +440,3 @@ def load_original(path: str) -> AnimalPoseAnnotations:
 # --------------------------------------------------------------------------
 # Splits
 # --------------------------------------------------------------------------
-def split_image_ids(image_ids: Sequence[int],
-                    split: str = 'all',
-                    ratio: float = DEFAULT_SPLIT_RATIO,
-                    seed: int = 0) -> List[int]:
-    """Deterministic seeded split of images.
-
-    The ids are sorted, shuffled with ``np.random.RandomState(seed)``; the
-    first ``round(ratio * n)`` form ``'train'`` and the rest ``'val'``. The
-    same ids, ratio and seed always give the same split; ``'train'`` and
-    ``'val'`` are disjoint and together give ``'all'``.
-
-    Args:
-        image_ids (Sequence[int]): All image ids.
-        split (str): ``'train'``, ``'val'`` or ``'all'``.
-        ratio (float): Fraction of images in ``'train'``, in ``(0, 1)``.
-        seed (int): Shuffle seed.
-
-    Returns:
-        list[int]: The selected ids in ascending order.
-    """
-    if split not in SPLITS:
-        raise ValueError(f'split: expected one of {list(SPLITS)}, got '
-                         f'{split!r}')
-    if isinstance(ratio, bool) or not isinstance(
-            ratio, (int, float)) or not 0.0 < ratio < 1.0:
-        raise ValueError(
-            f'split_ratio: expected a number in (0, 1), got {ratio!r}')
-    ids = sorted(set(int(i) for i in image_ids))
-    if split == 'all':
-        return ids
-    perm = np.random.RandomState(seed).permutation(len(ids))
-    n_train = int(round(ratio * len(ids)))
-    chosen = perm[:n_train] if split == 'train' else perm[n_train:]
-    return sorted(ids[i] for i in chosen)
-
-
-def read_split_file(path: str) -> List[int]:
-    """Read image ids from a split file.
-
-    Either a JSON list of ids or plain text with one id per line (blank
-    lines and lines starting with ``#`` are ignored).
-
-    Raises:
-        FileNotFoundError: If ``path`` does not exist.
-        AnimalPoseFormatError: For an entry that is not an integer id,
-            naming the file and the line / index.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{path}: split file does not exist')
-    with open(path, encoding='utf-8') as f:
-        text = f.read()
-    if text.lstrip().startswith('['):
-        try:
-            values = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise AnimalPoseFormatError(
-                f'{path}: malformed JSON: {e.msg} (line {e.lineno}, column '
-                f'{e.colno})') from None
-        return [_as_int_id(v, f'{path}: [{i}]') for i, v in enumerate(values)]
-    ids = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith('#'):
-            continue
-        ids.append(_as_int_id(line, f'{path}: line {lineno}'))
-    return ids
-
-
-# --------------------------------------------------------------------------
-# COCO keypoint format
-# --------------------------------------------------------------------------
-def _coco_skeleton() -> List[List[int]]:
-    """mmpose's Animal-Pose links as 1-based COCO skeleton pairs."""
-    return [[MMPOSE_KEYPOINT_NAMES.index(a) + 1,
-             MMPOSE_KEYPOINT_NAMES.index(b) + 1] for a, b in MMPOSE_SKELETON]
-
-
-def coco_annotation(inst: AnimalPoseInstance) -> Dict[str, Any]:
-    """COCO keypoint annotation of one instance (mmpose's keypoint order).
-
-    Returns:
-        dict: ``image_id, id, category_id, bbox`` (xywh), ``area`` (box
-        area), ``iscrowd`` (0), ``num_keypoints`` and ``keypoints`` (flat
-        ``[x, y, v, ...]`` with ``v = 2`` for labelled, 0 otherwise).
-    """
-    x1, y1, x2, y2 = inst.bbox
-    w, h = x2 - x1, y2 - y1
-    flat = []
-    for x, y, v in inst.keypoints.tolist():
-        flat.extend([x, y, 2 if v > 0 else 0])
-    return dict(
-        image_id=inst.image_id,
-        id=inst.ann_id,
-        category_id=inst.category_id,
-        bbox=[x1, y1, w, h],
-        area=w * h,
-        iscrowd=0,
-        num_keypoints=inst.num_keypoints,
-        keypoints=flat)
-
-
-def coco_categories(categories: Sequence[Mapping[str, Any]]) -> List[dict]:
-    """COCO category entries (mmpose keypoint names, 1-based skeleton)."""
-    return [
-        dict(
-            id=c['id'],
-            name=c['name'],
-            supercategory=c.get('supercategory', 'animal'),
-            keypoints=list(MMPOSE_KEYPOINT_NAMES),
-            skeleton=_coco_skeleton()) for c in categories
-    ]
-
-
-def to_coco(annots: AnimalPoseAnnotations,
-            image_ids: Optional[Iterable[int]] = None,
-            category_ids: Optional[Iterable[int]] = None,
-            image_sizes: Optional[Mapping[int, Tuple[int, int]]] = None,
-            description: str = 'Animal-Pose (Part I) converted by custom_pose'
-            ) -> Dict[str, Any]:
-    """Convert (a selection of) an original-format file to COCO keypoints.
-
-    Keypoints are written in mmpose's Animal-Pose order with mmpose's names.
-    Every instance of the selection is kept, including those with no
-    labelled keypoint (``num_keypoints = 0``, which COCO evaluation ignores).
-
-    Args:
-        annots (AnimalPoseAnnotations): The parsed file.
-        image_ids (Iterable[int], optional): Images to keep (all if None).
-            Images left without an instance of the kept categories are
-            dropped when ``category_ids`` is given.
-        category_ids (Iterable[int], optional): Categories to keep (all if
-            None).
-        image_sizes (Mapping[int, (w, h)], optional): Recorded as
-            ``width`` / ``height`` of the images that have one.
-        description (str): ``info.description``.
-
-    Returns:
-        dict: ``info, licenses, images, annotations, categories``.
-    """
-    keep_imgs = set(annots.images) if image_ids is None else set(image_ids)
-    keep_cats = set(annots.category_ids()) if category_ids is None else set(
-        category_ids)
-    anns = [
-        coco_annotation(inst) for inst in annots.instances
-        if inst.image_id in keep_imgs and inst.category_id in keep_cats
-    ]
-    if category_ids is not None:
-        keep_imgs &= {a['image_id'] for a in anns}
-    images = []
-    for img_id, file_name in annots.images.items():
-        if img_id not in keep_imgs:
-            continue
-        img = dict(id=img_id, file_name=file_name)
-        if image_sizes and img_id in image_sizes:
-            img['width'], img['height'] = (int(v) for v in image_sizes[img_id])
-        images.append(img)
-    cats = [c for c in annots.categories if c['id'] in keep_cats]
-    return dict(
-        info=dict(description=description, source=annots.path),
-        licenses=[],
-        images=images,
-        annotations=anns,
-        categories=coco_categories(cats))
-
-
-def coco_to_original(coco: Any, path: str) -> Dict[str, Any]:
-    """Convert a COCO keypoint dict back to the original release format.
-
-    Keypoints are mapped by the names in each COCO category (release or
-    mmpose names) into the release's order; ``v > 0`` becomes 1; boxes go
-    from xywh to xyxy. Annotations are written in ``id`` order.
-
-    Args:
-        coco: The decoded COCO JSON.
-        path (str): The file it came from, used in messages.
-
-    Returns:
-        dict: ``images``, ``annotations``, ``categories`` in the release
-        format.
-
-    Raises:
-        AnimalPoseFormatError: Naming ``path`` and the entry.
-    """
-    _require_keys(coco, ('images', 'annotations', 'categories'),
-                  f'{path}: top level')
-    for key in ('images', 'annotations', 'categories'):
-        if not isinstance(coco[key], list):
-            raise AnimalPoseFormatError(f'{path}: "{key}" must be a list')
-    images: Dict[str, str] = {}
-    for i, img in enumerate(coco['images']):
-        where = f'{path}: images[{i}]'
-        _require_keys(img, ('id', 'file_name'), where)
-        images[str(_as_int_id(img['id'], where))] = img['file_name']
-
-    # orders[cat_id][j] = COCO index of release keypoint j
-    orders: Dict[int, np.ndarray] = {}
-    categories = []
-    for i, cat in enumerate(coco['categories']):
-        where = f'{path}: categories[{i}]'
-        _require_keys(cat, ('id', 'name', 'keypoints'), where)
-        where = f'{where} (name={cat["name"]!r})'
-        cat_id = _as_int_id(cat['id'], where)
-        to_mm = keypoint_order_to_mmpose(cat['keypoints'], where)
-        orders[cat_id] = to_mm[list(ORIGINAL_TO_MMPOSE_INDEX)]
-        categories.append(
-            dict(
-                supercategory=cat.get('supercategory', 'animal'),
-                id=cat_id,
-                name=cat['name'],
-                keypoints=list(ORIGINAL_KEYPOINT_NAMES),
-                skeleton=[list(p) for p in ORIGINAL_SKELETON]))
-
-    anns = []
-    for i, ann in enumerate(coco['annotations']):
-        where = f'{path}: annotations[{i}]'
-        if isinstance(ann, dict):
-            where = (f'{where} (id={ann.get("id")!r}, '
-                     f'image_id={ann.get("image_id")!r})')
-        _require_keys(ann, ('image_id', 'bbox', 'keypoints', 'category_id'),
-                      where)
-        img_id = _as_int_id(ann['image_id'], where)
-        if str(img_id) not in images:
-            raise AnimalPoseFormatError(
-                f'{where}: image_id {img_id} is not in "images"')
-        cat_id = _as_int_id(ann['category_id'], where)
-        if cat_id not in orders:
-            raise AnimalPoseFormatError(
-                f'{where}: category_id {cat_id} is not in "categories"')
-        bbox = ann['bbox']
-        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4 or not all(
-                _is_number(v) for v in bbox) or bbox[2] <= 0 or bbox[3] <= 0:
-            raise AnimalPoseFormatError(
-                f'{where}: "bbox" must be [x, y, w, h] with w, h > 0, got '
-                f'{bbox!r}')
-        flat = ann['keypoints']
-        if not isinstance(flat, list) or len(flat) != 3 * NUM_KEYPOINTS or \
-                not all(_is_number(v) for v in flat):
-            raise AnimalPoseFormatError(
-                f'{where}: "keypoints" must be {3 * NUM_KEYPOINTS} numbers '
-                f'(x, y, v for {NUM_KEYPOINTS} keypoints)')
-        kpts = np.asarray(flat, dtype=np.float64).reshape(-1, 3)
-        kpts = kpts[orders[cat_id]]
-        triplets = [[x, y, 1 if v > 0 else 0] for x, y, v in kpts.tolist()]
-        x, y, w, h = (float(v) for v in bbox)
-        anns.append((ann.get('id', i + 1), i,
-                     dict(
-                         image_id=img_id,
-                         bbox=[x, y, x + w, y + h],
-                         keypoints=triplets,
-                         num_keypoints=sum(t[2] for t in triplets),
-                         category_id=cat_id)))
-    anns.sort(key=lambda t: (t[0], t[1]))
-    return dict(
-        images=images,
-        annotations=[a for _, _, a in anns],
-        categories=categories)
-
-
-def read_image_size(path: str) -> Optional[Tuple[int, int]]:
-    """``(width, height)`` of an image file from its header, None if it
-    cannot be read."""
-    try:
-        from PIL import Image
-        with Image.open(path) as img:
-            return int(img.size[0]), int(img.size[1])
-    except Exception:  # noqa: BLE001 - fall back to OpenCV
-        import cv2
-        img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        if img is None:
-            return None
-        return int(img.shape[1]), int(img.shape[0])

@@ -7,22 +7,21 @@ from typing import (Any, Callable, Dict, List, Optional, Sequence, Tuple,
                     Union)
 
 import numpy as np
-from mmengine.fileio import exists, load
+from mmengine.fileio import exists
 from mmengine.logging import MessageHub, print_log
 
 import mmpose
 from mmpose.datasets.datasets.base import BaseCocoStyleDataset
 from mmpose.registry import DATASETS
-from mmpose.structures.bbox import bbox_xywh2xyxy
 
 from custom_pose.errors import CustomPoseError
-from .animalpose_format import (COCO_DETECTOR_CATEGORY_IDS,
-                                DEFAULT_SPLIT_RATIO, MMPOSE_KEYPOINT_NAMES,
+from .animalpose_format import (DEFAULT_SPLIT_RATIO, MMPOSE_KEYPOINT_NAMES,
                                 AnimalPoseAnnotations, AnimalPoseFormatError,
                                 AnimalPoseInstance, MMPOSE_TO_ORIGINAL_NAME,
-                                coco_annotation,
-                                coco_categories, dump_json, load_original,
-                                read_image_size, to_coco)
+                                load_original, read_image_size)
+from .animalpose_coco import (AnimalPoseCocoExportMixin, coco_annotation,
+                              coco_categories)
+from .animalpose_detections import AnimalPoseDetectionsMixin
 from .splits import SplitOptionsMixin
 from .validation import SkipUndecodableMixin, check_labelled_keypoints
 
@@ -70,7 +69,8 @@ class EmptySelectionError(CustomPoseError, ValueError):
 
 @DATASETS.register_module(name=['OrgAnimalPoseDataset', 'org_animal_pose_dataset'])
 class OrgAnimalPoseDataset(SplitOptionsMixin, SkipUndecodableMixin,
-                           BaseCocoStyleDataset):
+                           AnimalPoseDetectionsMixin,
+                           AnimalPoseCocoExportMixin, BaseCocoStyleDataset):
     """Animal-Pose (Part I) in its original release format, no conversion.
 
     `Cross-Domain Adaptation for Animal Pose Estimation` (Cao et al., ICCV
@@ -133,7 +133,7 @@ class OrgAnimalPoseDataset(SplitOptionsMixin, SkipUndecodableMixin,
             listing the valid ones. Defaults to None (all).
         split (str): ``'train'``, ``'val'`` or ``'all'``: a deterministic
             seeded split of the file's images (see
-            :func:`~custom_pose.datasets.animalpose_format.split_image_ids`).
+            :func:`~custom_pose.datasets.splits.split_image_ids`).
             It is drawn over *all* images of the file, before the category
             filter, so a filtered split is a subset of the unfiltered one.
             Defaults to ``'all'``.
@@ -462,123 +462,3 @@ class OrgAnimalPoseDataset(SplitOptionsMixin, SkipUndecodableMixin,
         lines.append('  instances dropped (no labelled keypoint): '
                      f'{sum(dropped.values())}')
         print_log('\n'.join(lines), logger='current')
-
-    def _det_category(self, det_cat: Any, cat_ids: Sequence[int],
-                      annots: AnimalPoseAnnotations) -> Optional[int]:
-        """Dataset category id of a detection, None to drop it."""
-        by_name = {c['name']: c['id'] for c in annots.categories}
-        if self.det_category_map is None:
-            cat_id = det_cat
-        elif self.det_category_map == 'coco':
-            inv = {v: k for k, v in COCO_DETECTOR_CATEGORY_IDS.items()}
-            cat_id = by_name.get(inv.get(det_cat))
-        else:
-            cat_id = by_name.get(self.det_category_map.get(det_cat))
-        return cat_id if cat_id in cat_ids else None
-
-    def _load_detection_results(self) -> List[dict]:
-        """Load detector boxes with dummy keypoints (test mode)."""
-        annots = load_original(self._existing_ann_file())
-        img_ids, cat_ids = self._select(annots)
-        n_selected = len(img_ids)
-        img_ids = self._check_images(annots, img_ids)
-        self._annots = annots
-        self._selected_image_ids = img_ids
-        self._selected_category_ids = cat_ids
-        self._metainfo['CLASSES'] = self._coco_classes(annots, cat_ids)
-
-        if not exists(self.bbox_file):
-            raise FileNotFoundError(
-                f'{self.bbox_file}: bbox_file does not exist')
-        dets = load(self.bbox_file)
-        if not isinstance(dets, list):
-            raise AnimalPoseFormatError(
-                f'{self.bbox_file}: expected a list of detections, got '
-                f'{type(dets).__name__}')
-        keep_imgs = set(img_ids)
-        num_keypoints = self.metainfo['num_keypoints']
-        data_list = []
-        skipped = Counter()
-        for i, det in enumerate(dets):
-            where = f'{self.bbox_file}: [{i}]'
-            if not isinstance(det, dict) or any(
-                    k not in det
-                    for k in ('image_id', 'bbox', 'score', 'category_id')):
-                raise AnimalPoseFormatError(
-                    f'{where}: a detection needs "image_id", "bbox" '
-                    '([x, y, w, h]), "score" and "category_id"')
-            if det['image_id'] not in keep_imgs:
-                skipped['image not in the split'] += 1
-                continue
-            cat_id = self._det_category(det['category_id'], cat_ids, annots)
-            if cat_id is None:
-                skipped['category not used'] += 1
-                continue
-            if len(det['bbox']) < 4:
-                raise AnimalPoseFormatError(
-                    f'{where}: "bbox" must be [x, y, w, h], got {det["bbox"]}')
-            bbox = bbox_xywh2xyxy(
-                np.array(det['bbox'][:4], dtype=np.float32).reshape(1, 4))
-            data_list.append({
-                'img_id': det['image_id'],
-                'img_path': self._img_path(annots.images[det['image_id']]),
-                'bbox': bbox,
-                'bbox_score': np.array(det['score'],
-                                       dtype=np.float32).reshape(1),
-                'keypoints': np.zeros((1, num_keypoints, 2), np.float32),
-                'keypoints_visible': np.ones((1, num_keypoints), np.float32),
-                'category_id': np.array(cat_id),
-                'id': len(data_list),
-            })
-        msg = (f'{self.__class__.__name__}: {len(data_list)} detections from '
-               f'{self.bbox_file} on {len(img_ids)} images'
-               + (f' ({n_selected - len(img_ids)} images skipped: file '
-                  'missing)' if n_selected != len(img_ids) else ''))
-        if skipped:
-            msg += '; dropped: ' + ', '.join(f'{n} ({why})'
-                                              for why, n in skipped.items())
-        print_log(msg, logger='current')
-        return data_list
-
-    # ------------------------------------------------------------------
-    # Export
-    # ------------------------------------------------------------------
-    def get_coco_gt(self, with_image_size: bool = True) -> Dict[str, Any]:
-        """Ground truth of this dataset's split in COCO keypoint format.
-
-        Holds every instance of the selected images and categories
-        (including those left out for lack of labelled keypoints, which COCO
-        evaluation ignores), keypoints in mmpose's order, with the same
-        ``id`` / ``image_id`` as the samples' ``raw_ann_info``.
-
-        Args:
-            with_image_size (bool): Read each image's header for its
-                ``width`` / ``height``. Defaults to True.
-
-        Returns:
-            dict: ``info, licenses, images, annotations, categories``.
-        """
-        self.full_init()
-        annots = self._annots
-        sizes = None
-        if with_image_size:
-            sizes = {}
-            known = getattr(self, '_image_sizes', {})  # read when loading
-            for img_id in self._selected_image_ids:
-                size = known[img_id] if img_id in known else read_image_size(
-                    self._img_path(annots.images[img_id]))
-                if size is not None:
-                    sizes[img_id] = size
-        return to_coco(
-            annots,
-            image_ids=self._selected_image_ids,
-            category_ids=self._selected_category_ids,
-            image_sizes=sizes)
-
-    def dump_coco_gt(self, out_file: str, with_image_size: bool = True) -> str:
-        """Write :meth:`get_coco_gt` to ``out_file`` (all or nothing).
-
-        Returns:
-            str: ``out_file``.
-        """
-        return dump_json(self.get_coco_gt(with_image_size), out_file)

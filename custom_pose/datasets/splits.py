@@ -6,23 +6,95 @@ options:
 
 - ``split='train' | 'val' | 'all'`` with ``split_ratio`` and ``split_seed``:
   a deterministic seeded split of the file's images
-  (:func:`~custom_pose.datasets.animalpose_format.split_image_ids`);
+  (:func:`split_image_ids`);
 - ``split_file``: a file of image ids (JSON list or one per line,
-  :func:`~custom_pose.datasets.animalpose_format.read_split_file`);
+  :func:`read_split_file`);
 - ``image_ids``: the ids themselves.
 
 The explicit lists exclude each other and ``split != 'all'``. Datasets
 take them through :class:`SplitOptionsMixin`.
 """
+import json
 import os.path as osp
-from typing import Mapping, Optional, Sequence, Type
+from typing import List, Mapping, Optional, Sequence, Type
 
-from .animalpose_format import SPLITS, read_split_file, split_image_ids
+import numpy as np
+
+from .animalpose_format import (DEFAULT_SPLIT_RATIO, SPLITS,
+                                AnimalPoseFormatError, as_int_id)
 
 __all__ = [
-    'check_split_args', 'select_image_ids', 'describe_split',
-    'SplitOptionsMixin'
+    'split_image_ids', 'read_split_file', 'check_split_args',
+    'select_image_ids', 'describe_split', 'SplitOptionsMixin'
 ]
+
+def split_image_ids(image_ids: Sequence[int],
+                    split: str = 'all',
+                    ratio: float = DEFAULT_SPLIT_RATIO,
+                    seed: int = 0) -> List[int]:
+    """Deterministic seeded split of images.
+
+    The ids are sorted, shuffled with ``np.random.RandomState(seed)``; the
+    first ``round(ratio * n)`` form ``'train'`` and the rest ``'val'``. The
+    same ids, ratio and seed always give the same split; ``'train'`` and
+    ``'val'`` are disjoint and together give ``'all'``.
+
+    Args:
+        image_ids (Sequence[int]): All image ids.
+        split (str): ``'train'``, ``'val'`` or ``'all'``.
+        ratio (float): Fraction of images in ``'train'``, in ``(0, 1)``.
+        seed (int): Shuffle seed.
+
+    Returns:
+        list[int]: The selected ids in ascending order.
+    """
+    if split not in SPLITS:
+        raise ValueError(f'split: expected one of {list(SPLITS)}, got '
+                         f'{split!r}')
+    if isinstance(ratio, bool) or not isinstance(
+            ratio, (int, float)) or not 0.0 < ratio < 1.0:
+        raise ValueError(
+            f'split_ratio: expected a number in (0, 1), got {ratio!r}')
+    ids = sorted(set(int(i) for i in image_ids))
+    if split == 'all':
+        return ids
+    perm = np.random.RandomState(seed).permutation(len(ids))
+    n_train = int(round(ratio * len(ids)))
+    chosen = perm[:n_train] if split == 'train' else perm[n_train:]
+    return sorted(ids[i] for i in chosen)
+
+
+def read_split_file(path: str) -> List[int]:
+    """Read image ids from a split file.
+
+    Either a JSON list of ids or plain text with one id per line (blank
+    lines and lines starting with ``#`` are ignored).
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        AnimalPoseFormatError: For an entry that is not an integer id,
+            naming the file and the line / index.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: split file does not exist')
+    with open(path, encoding='utf-8') as f:
+        text = f.read()
+    if text.lstrip().startswith('['):
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise AnimalPoseFormatError(
+                f'{path}: malformed JSON: {e.msg} (line {e.lineno}, column '
+                f'{e.colno})') from None
+        return [as_int_id(v, f'{path}: [{i}]') for i, v in enumerate(values)]
+    ids = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith('#'):
+            continue
+        ids.append(as_int_id(line, f'{path}: line {lineno}'))
+    return ids
+
 
 #: How many unknown ids an error message lists.
 _MAX_LISTED = 5

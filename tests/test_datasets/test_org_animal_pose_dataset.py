@@ -15,7 +15,7 @@ from custom_pose.datasets import (MMPOSE_KEYPOINT_NAMES,
                                   ORIGINAL_TO_MMPOSE_INDEX,
                                   ORIGINAL_TO_MMPOSE_NAME,
                                   AnimalPoseFormatError, OrgAnimalPoseDataset)
-from custom_pose.datasets.animalpose_format import split_image_ids
+from custom_pose.datasets.splits import split_image_ids
 from mmpose.registry import DATASETS
 from .conftest import IMG_H, IMG_W, NUM_IMAGES, UNLABELLED, write_json
 

@@ -36,8 +36,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 @cli.one_line_errors(PROG)
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    from custom_pose.datasets.animalpose_format import (coco_to_original,
-                                                        dump_json, load_json)
+    from custom_pose.datasets.animalpose_coco import coco_to_original
+    from custom_pose.datasets.file_io import dump_json, load_json
     cli.check_input_file(args.input, 'input file')
     cli.check_output_file(args.output, 'output file', inputs=[args.input])
     original = coco_to_original(load_json(args.input), args.input)

@@ -83,9 +83,10 @@ def _image_dir(args: argparse.Namespace, images: dict) -> Optional[str]:
 @cli.one_line_errors(PROG)
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    from custom_pose.datasets.animalpose_coco import to_coco
     from custom_pose.datasets.animalpose_format import (
-        AnimalPoseFormatError, dump_json, load_original, read_image_size,
-        read_split_file, split_image_ids, to_coco)
+        AnimalPoseFormatError, dump_json, load_original, read_image_size)
+    from custom_pose.datasets.splits import read_split_file, split_image_ids
 
     cli.check_input_file(args.input, 'input file')
     if args.split_file is not None:
