@@ -4,9 +4,9 @@
 Every error the package raises for a bad input (a file, a config, a
 checkpoint, a dataset, an option value) derives from :class:`CustomPoseError`,
 so a tool catches one type and prints its message as one line
-(:func:`custom_pose.utils.cli.one_line_errors`). Each also keeps the standard
-exception it was before as a second base, so ``except ValueError`` code goes
-on working.
+(:func:`custom_pose.utils.cli.one_line_errors`). Each also has the standard
+exception it stands for as a second base, so ``except ValueError`` code
+catches it.
 
 The classes used across the package are defined here; the others live next
 to the code that raises them (and are importable from there):

@@ -1,4 +1,4 @@
-"""Runs that survive interruptions (issue 15, Part A items 1, 2 and 8):
+"""Runs that survive interruptions:
 atomic checkpoints, the fallback to the newest good checkpoint, a full
 disk, the work-dir lock and seeded runs that repeat bit for bit."""
 import errno

@@ -1,7 +1,7 @@
 """Unwritable outputs of the data tools (converters, browse_dataset.py, the
 synthetic generator): one ``<prog>: error:`` line, non-zero exit, no
-traceback, nothing written (issue 15, Part A item 4); outputs that would
-destroy an input or mix two datasets are refused (item 7)."""
+traceback, nothing written; outputs that would destroy an input or mix two
+datasets are refused."""
 import json
 import os
 import stat
@@ -83,7 +83,7 @@ def test_generator_unwritable_output(blocked, capsys):
 
 
 # ---------------------------------------------------------------------------
-# outputs that would destroy or mix data (issue 15, Part A item 7)
+# outputs that would destroy or mix data
 # ---------------------------------------------------------------------------
 def test_converter_refuses_to_overwrite_its_input(synthetic_root, tmp_path,
                                                   capsys):

@@ -278,7 +278,7 @@ def test_dist_train_two_cpu_processes(tmp_path, config_path, tiny_root):
 
 
 # ---------------------------------------------------------------------------
-# one-line errors of tools/train.py and tools/test.py (issue 15, Part A 3-4)
+# one-line errors of tools/train.py and tools/test.py
 # ---------------------------------------------------------------------------
 @pytest.fixture(scope='module')
 def tools():

@@ -1,4 +1,4 @@
-"""Bad data stops with one line naming it (issue 15, Part A items 4 and 5):
+"""Bad data stops with one line naming it:
 keypoints far outside their image, an image id given twice, and an image
 file that exists but does not decode (or skipped with skip_undecodable)."""
 import json
@@ -28,7 +28,8 @@ def _first_labelled(ann):
 @pytest.mark.parametrize('value', [-500.0, 1e30, 3 * IMG_W])
 def test_keypoint_far_outside_the_image(dataset_kwargs, animalpose_root,
                                         value):
-    """-500 and 1e30 trained silently before (EPE 4.9e28)."""
+    """-500 and 1e30 are refused (training on them gives an EPE of
+    about 5e28)."""
     data = animalpose_root['data']
     ann = data['annotations'][3]
     j = _first_labelled(ann)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 12's checks on a GPU machine, each step under a time cap, so that
+# The device-path checks on a GPU machine, each step under a time cap, so that
 # partial results come back within about 10 minutes:
 #
 #   1. the device-path tests on CUDA (tests/test_device_augment.py,
