@@ -17,10 +17,10 @@ the box of its previous pose and runs the detector only when a pose is lost
 detector checkpoint is needed), and the default ``--box-mode auto`` then
 decides from the first frames, as the video demo does, whether the box
 follows the animal or stays the ROI (printed, and kept in the JSON); with
-the detector, ``auto`` is the detector's boxes in every frame. ``--smooth oneeuro`` smooths the keypoints without delay
-(``savgol`` / ``gaussian`` only for video files). ``--backend onnxruntime
---onnx model.onnx`` runs an exported animal model. Details:
-``docs/tracking_and_onnx.md``.
+the detector, ``auto`` is the detector's boxes in every frame. ``--smooth
+oneeuro`` smooths the keypoints without delay (``savgol`` / ``gaussian``
+only for video files). ``--backend onnxruntime --onnx model.onnx`` runs an
+exported animal model. Details: ``docs/tracking_and_onnx.md``.
 
 Capture runs in its own thread. From a camera only the newest frame is
 kept, so a slow model never stalls the camera and never works on stale
