@@ -51,8 +51,8 @@ from typing import (Any, Dict, Iterable, List, Mapping, Optional, Sequence,
 import numpy as np
 
 from custom_pose.errors import InputError
-from .file_io import (AnimalPoseFormatError, dump_json, load_json,
-                      read_image_size)
+from .file_io import (AnimalPoseFormatError, dump_json, is_number,
+                      load_json, read_image_size)
 
 __all__ = [
     'AnimalPoseFormatError', 'AnimalPoseInstance', 'AnimalPoseAnnotations',
@@ -240,11 +240,6 @@ class AnimalPoseAnnotations:
 # --------------------------------------------------------------------------
 # Parsing the original format
 # --------------------------------------------------------------------------
-def is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and \
-        bool(np.isfinite(x))
-
-
 def as_int_id(value: Any, where: str) -> int:
     """An id given as an int or a string of digits (JSON object keys)."""
     if isinstance(value, bool):

@@ -7,11 +7,13 @@ import os.path as osp
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+import numpy as np
+
 from custom_pose.errors import CustomPoseError
 from custom_pose.utils.atomic_io import write_text_atomic
 
 __all__ = ['AnimalPoseFormatError', 'load_json', 'dump_json',
-           'read_image_size']
+           'is_number', 'read_image_size']
 
 
 class AnimalPoseFormatError(CustomPoseError, ValueError):
@@ -95,6 +97,12 @@ def dump_json(obj: Any, path: str, indent: Optional[int] = None) -> str:
         str: ``path``.
     """
     return write_text_atomic(path, json.dumps(obj, indent=indent))
+
+
+def is_number(x: Any) -> bool:
+    """Whether a JSON value is a finite number (not a bool)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and \
+        bool(np.isfinite(x))
 
 
 def read_image_size(path: str) -> Optional[Tuple[int, int]]:

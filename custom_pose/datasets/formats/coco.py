@@ -29,17 +29,12 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..animalpose_format import dump_json, load_json
+from ..file_io import dump_json, is_number, load_json
 from .common import (KeypointAnnotations, KeypointFormatError, KeypointImage,
                      KeypointInstance, bbox_from_keypoints,
                      check_keypoint_names, locate_image)
 
 __all__ = ['read_coco', 'write_coco', 'read_coco_keypoint_names']
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and \
-        bool(np.isfinite(x))
 
 
 def _as_id(value: Any, where: str) -> int:
@@ -186,7 +181,7 @@ def read_coco(path: str,
         if img_id in images:
             raise KeypointFormatError(
                 f'{where}: image id {img_id} used twice')
-        known = all(_is_number(img.get(k)) for k in ('width', 'height'))
+        known = all(is_number(img.get(k)) for k in ('width', 'height'))
         img_path, size = locate_image(root, img['file_name'], where,
                                       need_size=not known)
         w, h = (int(img['width']), int(img['height'])) if known else size
@@ -221,7 +216,7 @@ def read_coco(path: str,
                 f'{where}: "keypoints" must hold {3 * num} numbers (x, y, v '
                 f'for the {num} keypoints {list(names)}), got '
                 f'{len(flat) if isinstance(flat, list) else flat!r}')
-        bad = [k for k, v in enumerate(flat) if not _is_number(v)]
+        bad = [k for k, v in enumerate(flat) if not is_number(v)]
         if bad:
             raise KeypointFormatError(
                 f'{where}: keypoints[{bad[0]}] = {flat[bad[0]]!r} is not a '
@@ -232,7 +227,7 @@ def read_coco(path: str,
         box = ann.get('bbox')
         if box is not None:
             if not isinstance(box, list) or len(box) != 4 or not all(
-                    _is_number(v) for v in box):
+                    is_number(v) for v in box):
                 raise KeypointFormatError(
                     f'{where}: "bbox" must be [x, y, w, h], got {box!r}')
             if box[2] > 0 and box[3] > 0:
