@@ -3,24 +3,29 @@
 thread, a video writer and a display that degrades gracefully without a
 screen.
 
+This module holds the sources (:class:`VideoSource`, :func:`open_video_file`,
+:func:`open_camera`, :func:`read_video_frames`, ...), the writer
+(:class:`VideoSink`) and the display (:class:`Display`). The capture thread
+(:class:`ThreadedFrameReader`, :class:`FramePacket`) lives in
+:mod:`custom_pose.apis.frame_reader`, and the log silencing used while
+probing (:func:`silence_opencv_log`) in :mod:`custom_pose.apis.opencv_quiet`;
+both are re-exported here.
+
 Everything here needs only OpenCV and numpy.
 """
-import contextlib
 import os
 import os.path as osp
-import queue
 import sys
-import threading
-import time
 import warnings
 from dataclasses import dataclass
-from typing import (Any, Callable, Iterator, List, NamedTuple, Optional,
-                    Sequence, Tuple, Union)
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
 from custom_pose.errors import CustomPoseError
+from .frame_reader import FramePacket, ThreadedFrameReader
+from .opencv_quiet import quiet_native_stderr, silence_opencv_log
 
 __all__ = [
     'VideoSourceError', 'VideoInfo', 'VideoSource', 'FramePacket',
@@ -68,46 +73,6 @@ class VideoInfo:
     def size(self) -> Tuple[int, int]:
         """``(width, height)``."""
         return self.width, self.height
-
-
-class FramePacket(NamedTuple):
-    """A frame handed over by :class:`ThreadedFrameReader`.
-
-    Attributes:
-        index (int): 0-based index of the frame in the source (counting the
-            dropped and the undecodable ones).
-        frame (np.ndarray): BGR image (H, W, 3), uint8, owned by the reader
-            of the packet.
-        read_time (float): Seconds the capture (``VideoCapture.read``) took.
-        timestamp (float): ``time.perf_counter()`` when the frame was read.
-    """
-    index: int
-    frame: np.ndarray
-    read_time: float
-    timestamp: float
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Silence what native libraries (FFmpeg, V4L2) print on file
-    descriptor 2 while probing, so a bad input gives only our message.
-
-    OpenCV's own log is turned down with :func:`silence_opencv_log`; FFmpeg
-    prints (e.g. ``moov atom not found``) straight to the descriptor.
-    """
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real descriptor (embedded use)
-        yield
-        return
-    try:
-        with open(os.devnull, 'wb') as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _probe(cap: cv2.VideoCapture, frame: np.ndarray, name: str,
@@ -233,35 +198,11 @@ class VideoSource:
         self.cap.release()
 
 
-def silence_opencv_log(cv: Any = cv2) -> bool:
-    """Turn OpenCV's own log off (our messages say what went wrong).
-
-    OpenCV 5 has only ``cv2.utils.logging.setLogLevel`` (some 4.x builds
-    too); 4.x has ``cv2.setLogLevel``. Uses whichever exists.
-
-    Args:
-        cv: The ``cv2`` module.
-
-    Returns:
-        bool: Whether a log-level function was found.
-    """
-    logging = getattr(getattr(cv, 'utils', None), 'logging', None)
-    set_level = getattr(logging, 'setLogLevel', None)
-    if set_level is not None:
-        set_level(getattr(logging, 'LOG_LEVEL_SILENT', 0))
-        return True
-    set_level = getattr(cv, 'setLogLevel', None)
-    if set_level is not None:
-        set_level(0)
-        return True
-    return False
-
-
 def _open(target: Union[str, int]) -> Tuple[cv2.VideoCapture,
                                             Optional[np.ndarray]]:
     """Open ``target`` quietly and decode one frame (``None`` if none)."""
     silence_opencv_log()
-    with _quiet_native_stderr():
+    with quiet_native_stderr():
         cap = cv2.VideoCapture(target)
         frame = None
         if cap.isOpened():
@@ -363,169 +304,6 @@ def open_video_source(source: Union[str, int]) -> VideoSource:
     if cam_id is not None:
         return open_camera(cam_id)
     return open_video_file(str(source))
-
-
-class ThreadedFrameReader:
-    """Read frames from a :class:`VideoSource` in a background thread.
-
-    Two policies:
-
-    - ``drop_stale=True`` (live cameras): only the newest frame is kept; a
-      frame the consumer has not taken when the next one arrives is dropped
-      (counted in :attr:`dropped`). A slow model never stalls the camera and
-      never sees old frames.
-    - ``drop_stale=False`` (files): every frame is delivered, in order,
-      through a queue of at most ``max_queue`` frames; the reader waits when
-      it is full, so memory stays bounded.
-
-    Iterate over the reader (or call :meth:`get`) to receive
-    :class:`FramePacket` objects; iteration ends with the source. Use it as
-    a context manager (or call :meth:`stop`) to end the thread and release
-    the source.
-
-    Args:
-        source (VideoSource): An opened source; the reader owns it.
-        drop_stale (bool): The policy above.
-        max_queue (int): Queue size for ``drop_stale=False``. Defaults to 8.
-        max_frames (int, optional): Stop after this many frames.
-    """
-
-    _END = object()
-
-    def __init__(self,
-                 source: VideoSource,
-                 drop_stale: bool,
-                 max_queue: int = 8,
-                 max_frames: Optional[int] = None) -> None:
-        if max_queue < 1:
-            raise ValueError(f'`max_queue` must be >= 1, got {max_queue}')
-        self.source = source
-        self.drop_stale = drop_stale
-        self.max_frames = max_frames
-        self.dropped = 0
-        self.frames_read = 0
-        self.error: Optional[BaseException] = None
-        self._queue: 'queue.Queue' = queue.Queue(
-            maxsize=1 if drop_stale else max_queue)
-        self._ended = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name='frame-reader', daemon=True)
-        self._thread.start()
-
-    # producer ---------------------------------------------------------
-    def _put_latest(self, item) -> None:
-        """Put ``item`` in the single slot, dropping what it held."""
-        while True:
-            try:
-                self._queue.put_nowait(item)
-                return
-            except queue.Full:
-                try:
-                    old = self._queue.get_nowait()
-                except queue.Empty:
-                    continue
-                if old is not self._END:
-                    self.dropped += 1
-
-    def _put_blocking(self, item) -> bool:
-        """Wait for room; False if stopped meanwhile."""
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                if self.max_frames is not None and \
-                        self.frames_read >= self.max_frames:
-                    break
-                start = time.perf_counter()
-                item = self.source.read_indexed()
-                now = time.perf_counter()
-                if item is None:
-                    break
-                packet = FramePacket(item[0], item[1], now - start, now)
-                self.frames_read += 1
-                if self.drop_stale:
-                    self._put_latest(packet)
-                elif not self._put_blocking(packet):
-                    break
-        except Exception as exc:  # handed to the consumer by get()
-            self.error = exc
-        finally:
-            if self.drop_stale:
-                self._put_latest(self._END)
-            else:
-                self._put_blocking(self._END)
-
-    # consumer ---------------------------------------------------------
-    def get(self, timeout: Optional[float] = None) -> Optional[FramePacket]:
-        """The next packet, or ``None`` at the end of the source.
-
-        Waits in short slices so that Ctrl-C reaches the main thread.
-
-        Raises:
-            queue.Empty: If ``timeout`` seconds pass without a frame.
-            RuntimeError: If the capture thread failed.
-        """
-        if self._ended:
-            return None
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            try:
-                item = self._queue.get(timeout=0.05)
-                break
-            except queue.Empty:
-                if deadline is not None and time.monotonic() > deadline:
-                    raise
-        if item is self._END:
-            self._ended = True
-            if self.error is not None:
-                raise RuntimeError(
-                    f'frame capture failed: {self.error}') from self.error
-            return None
-        return item
-
-    def __iter__(self) -> Iterator[FramePacket]:
-        while True:
-            packet = self.get()
-            if packet is None:
-                return
-            yield packet
-
-    @property
-    def queued(self) -> int:
-        """Frames waiting in the queue."""
-        return self._queue.qsize()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """End the thread and release the source. Idempotent.
-
-        A capture stuck in ``read`` for more than ``timeout`` seconds is
-        left to the (daemon) thread and not released.
-        """
-        self._stop.set()
-        deadline = time.monotonic() + timeout
-        while self._thread.is_alive():  # a producer may wait for room
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                pass
-            self._thread.join(timeout=0.05)
-            if time.monotonic() > deadline:
-                return
-        self.source.release()
-
-    def __enter__(self) -> 'ThreadedFrameReader':
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
 
 class VideoSink:
