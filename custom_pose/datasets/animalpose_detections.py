@@ -10,8 +10,7 @@ from mmengine.logging import print_log
 from mmpose.structures.bbox import bbox_xywh2xyxy
 
 from .animalpose_format import (COCO_DETECTOR_CATEGORY_IDS,
-                                AnimalPoseAnnotations, AnimalPoseFormatError,
-                                load_original)
+                                AnimalPoseAnnotations, AnimalPoseFormatError)
 
 __all__ = ['AnimalPoseDetectionsMixin']
 
@@ -38,14 +37,7 @@ class AnimalPoseDetectionsMixin:
 
     def _load_detection_results(self) -> List[dict]:
         """Load detector boxes with dummy keypoints (test mode)."""
-        annots = load_original(self._existing_ann_file())
-        img_ids, cat_ids = self._select(annots)
-        n_selected = len(img_ids)
-        img_ids = self._check_images(annots, img_ids)
-        self._annots = annots
-        self._selected_image_ids = img_ids
-        self._selected_category_ids = cat_ids
-        self._metainfo['CLASSES'] = self._coco_classes(annots, cat_ids)
+        annots, img_ids, cat_ids, n_selected = self._load_selection()
 
         if not exists(self.bbox_file):
             raise FileNotFoundError(

@@ -319,12 +319,15 @@ class OrgAnimalPoseDataset(SplitOptionsMixin, SkipUndecodableMixin,
                 f'--out-dir {self.data_root or "DATA_ROOT"}')
         return self.ann_file
 
-    def _load_annotations(self) -> Tuple[List[dict], List[dict]]:
-        """Load the original-format file (overrides the COCO loader).
+    def _load_selection(self) -> Tuple[AnimalPoseAnnotations, List[int],
+                                       List[int], int]:
+        """Read the file and select its images and categories (kept on the
+        dataset for :meth:`get_coco_gt` and ``CLASSES``).
 
         Returns:
-            tuple: ``(instance_list, image_list)`` as in
-            :class:`BaseCocoStyleDataset`.
+            tuple: The annotations, the selected image ids (without images
+            missing on disk where those are skipped), the category ids, and
+            the number of images selected before that.
         """
         annots = load_original(self._existing_ann_file())
         img_ids, cat_ids = self._select(annots)
@@ -334,6 +337,16 @@ class OrgAnimalPoseDataset(SplitOptionsMixin, SkipUndecodableMixin,
         self._selected_image_ids = img_ids
         self._selected_category_ids = cat_ids
         self._metainfo['CLASSES'] = self._coco_classes(annots, cat_ids)
+        return annots, img_ids, cat_ids, n_selected
+
+    def _load_annotations(self) -> Tuple[List[dict], List[dict]]:
+        """Load the original-format file (overrides the COCO loader).
+
+        Returns:
+            tuple: ``(instance_list, image_list)`` as in
+            :class:`BaseCocoStyleDataset`.
+        """
+        annots, img_ids, cat_ids, n_selected = self._load_selection()
 
         keep_imgs, keep_cats = set(img_ids), set(cat_ids)
         selected = [
