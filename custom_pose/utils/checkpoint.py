@@ -6,8 +6,12 @@ allow-list of :mod:`custom_pose.utils.checkpoint_safety` (the non-tensor
 types mmengine writes), which ``import custom_pose`` registers once.
 
 **Strict loading.** :func:`load_checkpoint_file` reads a file with safe
-loading and turns every way it can fail (missing, empty, truncated, not a
-torch file, a refused object) into one :class:`CheckpointError` line.
+loading and turns every way it can fail (missing, empty, truncated,
+damaged, not a torch file, a refused object) into one
+:class:`CheckpointError` line.  Remote names (URLs, ``torchvision://``)
+go through :mod:`custom_pose.utils.checkpoint_download`, which
+``import custom_pose`` also registers as mmengine's ``CheckpointLoader``
+schemes, so mmengine's own loads are safe as well.
 :func:`load_state_dict_strict` loads the weights only if every one of them
 fits the model, and names the mismatch otherwise (another keypoint count,
 another ResNet depth, missing or unexpected weights).  mmengine's loader only
@@ -17,13 +21,15 @@ logs such mismatches and goes on with random weights.  The demos
 (:class:`custom_pose.engine.runner.CustomPoseRunner`) all load
 through these two functions.
 """
+import errno
 import os
 import os.path as osp
 import pickle
 import re
 import warnings
 from collections import OrderedDict
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import (IO, Any, Dict, List, Mapping, Optional, Sequence, Tuple,
+                    Union)
 
 import torch
 from torch import Tensor, nn
@@ -32,12 +38,13 @@ from custom_pose.errors import (CheckpointError, KeypointMismatchError,
                                 UnreadableCheckpointError, first_line)
 from .checkpoint_safety import (checkpoint_safe_globals, plain_metainfo,
                                 register_checkpoint_safe_globals,
-                                restore_metainfo_arrays)
+                                restore_metainfo_arrays, zip_damage)
 
 __all__ = [
     'checkpoint_safe_globals', 'register_checkpoint_safe_globals',
     'plain_metainfo', 'restore_metainfo_arrays', 'is_remote',
-    'load_checkpoint_file', 'checkpoint_state_dict', 'load_state_dict_strict',
+    'load_checkpoint_file', 'check_local_file', 'safe_torch_load',
+    'EARLIER_CHECKPOINT', 'checkpoint_state_dict', 'load_state_dict_strict',
     'model_num_keypoints', 'checkpoint_dataset_meta',
     'check_checkpoint_keypoints', 'load_pose_estimator_weights'
 ]
@@ -54,6 +61,10 @@ def is_remote(path: str) -> bool:
     return bool(_REMOTE.match(str(path)))
 
 
+#: What a message about a damaged or truncated local file advises.
+EARLIER_CHECKPOINT = 'use an earlier checkpoint'
+
+
 def load_checkpoint_file(path: str,
                          map_location: Any = 'cpu',
                          *,
@@ -62,12 +73,15 @@ def load_checkpoint_file(path: str,
     """Read a checkpoint with torch's safe ``weights_only`` loading.
 
     ``import custom_pose`` allow-lists the non-tensor types mmengine writes
-    into checkpoints (see :func:`register_checkpoint_safe_globals`).
+    into checkpoints (see :func:`register_checkpoint_safe_globals`). A zip
+    file whose CRC-32 checksums do not match its bytes is refused
+    (:func:`~custom_pose.utils.checkpoint_safety.zip_damage`).
 
     Args:
         path (str): A local file; with ``download`` also a URL or a
-            ``torchvision://`` / ``open-mmlab://`` name (mmengine's
-            ``CheckpointLoader`` fetches it into torch hub's cache).
+            ``torchvision://`` / ``open-mmlab://`` name, fetched into torch
+            hub's cache, its SHA-256 checked where its file name carries one
+            (:mod:`custom_pose.utils.checkpoint_download`).
         map_location: As ``torch.load``. Defaults to ``'cpu'``.
         what (str): What the file is, for messages (e.g. ``'pretrained
             checkpoint'``).
@@ -79,11 +93,11 @@ def load_checkpoint_file(path: str,
         ``meta``, or a bare state dict).
 
     Raises:
-        UnreadableCheckpointError: If the file is missing, empty, truncated
-            or not a torch file.
+        UnreadableCheckpointError: If the file is missing, empty, truncated,
+            damaged or not a torch file.
         CheckpointError: If it is remote (without ``download``), cannot be
-            read (permissions), holds objects safe loading refuses, or is
-            not a dict.
+            read (permissions), holds objects safe loading refuses, does
+            not match the hash in its name, or is not a dict.
     """
     path = str(path)
     if is_remote(path):
@@ -91,18 +105,11 @@ def load_checkpoint_file(path: str,
             raise CheckpointError(
                 f'{what} {path}: only local files are accepted (nothing is '
                 'downloaded at run time)')
-        from mmengine.runner.checkpoint import CheckpointLoader
-        ckpt = CheckpointLoader.load_checkpoint(path, map_location)
+        from .checkpoint_download import load_remote_checkpoint
+        ckpt = load_remote_checkpoint(path, map_location, what=what)
     else:
-        if not osp.exists(path):
-            raise UnreadableCheckpointError(f'{what} file not found: {path}')
-        if not osp.isfile(path):
-            raise UnreadableCheckpointError(f'{what} {path} is not a file')
-        if os.path.getsize(path) == 0:
-            raise UnreadableCheckpointError(
-                f'{what} {path} is empty (0 bytes): a write that did not '
-                'finish? Use an earlier checkpoint')
-        ckpt = _torch_load(path, map_location, what)
+        check_local_file(path, what)
+        ckpt = safe_torch_load(path, map_location, what)
     if not isinstance(ckpt, dict):
         raise CheckpointError(
             f'{what} {path} holds a {type(ckpt).__name__}, not a dict with '
@@ -110,51 +117,107 @@ def load_checkpoint_file(path: str,
     return ckpt
 
 
-def _torch_load(path: str, map_location: Any, what: str) -> Any:
-    """``torch.load(weights_only=True)`` with one-line errors."""
+def check_local_file(path: str, what: str = 'checkpoint') -> None:
+    """Raise :class:`UnreadableCheckpointError` unless ``path`` is a
+    non-empty file."""
+    if not osp.exists(path):
+        raise UnreadableCheckpointError(f'{what} file not found: {path}')
+    if not osp.isfile(path):
+        raise UnreadableCheckpointError(f'{what} {path} is not a file')
+    if os.path.getsize(path) == 0:
+        raise UnreadableCheckpointError(
+            f'{what} {path} is empty (0 bytes): a write that did not '
+            f'finish? {EARLIER_CHECKPOINT.capitalize()}')
+
+
+def safe_torch_load(source: Union[str, IO[bytes]],
+                    map_location: Any = 'cpu',
+                    what: str = 'checkpoint',
+                    *,
+                    name: Optional[str] = None,
+                    fix: str = EARLIER_CHECKPOINT) -> Any:
+    """``torch.load(weights_only=True)`` of an intact file, with one-line
+    errors.
+
+    Args:
+        source (str | file): The file, or a seekable binary file object.
+        map_location: As ``torch.load``.
+        what (str): What the file is, for messages.
+        name (str, optional): How messages name the file. Defaults to
+            ``source``.
+        fix (str): What to do about a damaged or truncated file.
+
+    Raises:
+        UnreadableCheckpointError: Damaged (CRC mismatch), truncated or
+            not a torch file.
+        CheckpointError: Unreadable (permissions) or holding an object
+            safe loading refuses.
+    """
+    name = str(source) if name is None else name
     try:
+        damage = zip_damage(source)
+        if damage is not None:
+            raise UnreadableCheckpointError(
+                f'{what} {name} is damaged ({damage}): {fix}')
         with warnings.catch_warnings():  # e.g. about the pickle protocol
             warnings.simplefilter('ignore')
-            return torch.load(path, map_location=map_location,
+            return torch.load(source, map_location=map_location,
                               weights_only=True)
+    except CheckpointError:
+        raise
     except pickle.UnpicklingError as exc:
-        text = str(exc)
-        match = re.search(r'Unsupported global: GLOBAL ([\w.]+)', text)
-        if match:
-            raise CheckpointError(
-                f'cannot load {what} {path}: it holds a Python object of '
-                f"type {match.group(1)}, which torch's safe loading "
-                '(weights_only=True) refuses: custom_pose loads tensors, '
-                "plain Python types, numpy arrays and mmengine's training "
-                'logs only; save the weights with torch.save('
-                "{'state_dict': model.state_dict()}) if the file is yours"
-            ) from None
-        reason = re.search(r'WeightsUnpickler error:\s*(.+?)\s*(?:\n\n|$)',
-                           text, re.S)
-        reason = ' '.join(reason.group(1).split()) if reason else \
-            first_line(exc)
-        raise UnreadableCheckpointError(
-            f'cannot load {what} {path}: not a torch checkpoint file (safe '
-            f'unpickling failed: {reason})') from None
+        raise _refused(exc, what, name) from None
     except OSError as exc:  # permissions, I/O errors
+        if exc.errno == errno.EINVAL:  # torch seeks before a short file
+            raise UnreadableCheckpointError(
+                f'cannot load {what} {name}: the file is truncated or '
+                f'corrupt (torch cannot find its end); {fix}') from None
         raise CheckpointError(
-            f'cannot read {what} {path}: {exc.strerror or first_line(exc)}'
+            f'cannot read {what} {name}: {exc.strerror or first_line(exc)}'
         ) from None
     except (RuntimeError, EOFError) as exc:
         text = str(exc)
         if 'central directory' in text or 'zip archive' in text or \
                 isinstance(exc, EOFError):
             raise UnreadableCheckpointError(
-                f'cannot load {what} {path}: the file is truncated or '
-                'corrupt (torch cannot read it to the end); use an earlier '
-                'checkpoint') from None
+                f'cannot load {what} {name}: the file is truncated or '
+                f'corrupt (torch cannot read it to the end); {fix}') from None
         raise UnreadableCheckpointError(
-            f'cannot load {what} {path}: not a torch checkpoint file '
-            f'({first_line(exc)})') from None
+            f'cannot load {what} {name}: not a torch checkpoint file '
+            f'({_without_advice(first_line(exc))})') from None
     except Exception as exc:  # noqa: BLE001 - any unpickling failure
         raise UnreadableCheckpointError(
-            f'cannot load {what} {path}: not a torch checkpoint file '
-            f'({first_line(exc)})') from None
+            f'cannot load {what} {name}: not a torch checkpoint file '
+            f'({_without_advice(first_line(exc))})') from None
+
+
+def _without_advice(text: str) -> str:
+    """``text``, or a neutral phrase where it is torch's advice about
+    ``weights_only`` (which the package never passes on)."""
+    return 'safe unpickling refused it' if 'weights_only' in text else text
+
+
+def _refused(exc: pickle.UnpicklingError, what: str,
+             name: str) -> CheckpointError:
+    """One line for a file torch's safe unpickler refused: the type it
+    refused and the file, never torch's advice to load it unsafely."""
+    text = str(exc)
+    match = re.search(r'Unsupported global: GLOBAL ([\w.]+)', text)
+    if match:
+        return CheckpointError(
+            f'cannot load {what} {name}: it holds a Python object of '
+            f"type {match.group(1)}, which torch's safe loading "
+            '(weights_only=True) refuses: custom_pose loads tensors, '
+            "plain Python types, numpy arrays and mmengine's training "
+            'logs only; save the weights with torch.save('
+            "{'state_dict': model.state_dict()}) if the file is yours")
+    reason = re.search(r'WeightsUnpickler error:\s*(.+?)\s*(?:\n\n|$)',
+                       text, re.S)
+    reason = ' '.join(reason.group(1).split()) if reason else \
+        first_line(exc)
+    return UnreadableCheckpointError(
+        f'cannot load {what} {name}: not a torch checkpoint file (safe '
+        f'unpickling failed: {_without_advice(reason)})')
 
 
 def checkpoint_state_dict(ckpt: Mapping[str, Any],
@@ -266,9 +329,9 @@ def load_state_dict_strict(model: nn.Module,
     prefixes are removed, ``data_preprocessor.*`` entries are ignored and
     missing ``num_batches_tracked`` counters are tolerated. Nothing is
     loaded when a shape or the architecture (a submodule's
-    ``describe_weights``, e.g. the ResNet depth) differs; after missing or unexpected weights (found
-    by the load itself, so that the hooks' renaming counts) the model is
-    left partly loaded: discard it.
+    ``describe_weights``, e.g. the ResNet depth) differs; after missing or
+    unexpected weights (found by the load itself, so that the hooks'
+    renaming counts) the model is left partly loaded: discard it.
 
     Args:
         model (nn.Module): The model to load into.

@@ -29,16 +29,27 @@ Instead of disabling safe loading, :func:`register_checkpoint_safe_globals`
 allow-lists exactly those types through torch's public
 ``torch.serialization.add_safe_globals``; anything else in a file is still
 refused.  ``import custom_pose`` calls it once.
+
+**Damaged files.** torch's reader does not check the CRC-32 checksums of
+its zip format: a checkpoint with a few KB of changed bytes inside a
+tensor loads, and the run goes on with wrong weights.
+:func:`zip_damage` reads every member of the archive through Python's
+:mod:`zipfile`, which compares each member's CRC-32 with the one in the
+archive (about 60 ms for a 51 MB file in the page cache, against
+about 80 ms for torch.load itself).
 """
 import pickle
-from typing import Any, Dict, List
+import zipfile
+import zlib
+from typing import IO, Any, Dict, List, Optional, Union
 
 import numpy as np
 import torch
 
 __all__ = [
     'checkpoint_safe_globals', 'register_checkpoint_safe_globals',
-    'plain_metainfo', 'restore_metainfo_arrays', 'METAINFO_ARRAYS'
+    'plain_metainfo', 'restore_metainfo_arrays', 'METAINFO_ARRAYS',
+    'zip_damage'
 ]
 
 
@@ -160,3 +171,51 @@ def restore_metainfo_arrays(meta: Dict[str, Any]) -> Dict[str, Any]:
                 arr = arr.reshape(0, 3)
             meta[key] = arr
     return meta
+
+
+def zip_damage(source: Union[str, IO[bytes]]) -> Optional[str]:
+    """Why the bytes of a zip-format torch checkpoint are damaged.
+
+    Every member is read and its CRC-32 compared with the archive's. Files
+    in torch's legacy (non-zip) format carry no checksums and are not
+    checked; neither are members torch wrote without a checksum
+    (``torch.serialization.set_crc32_options(False)`` stores 0).
+
+    Args:
+        source (str | file): The file, or a seekable binary file object.
+
+    Returns:
+        str | None: E.g. ``'CRC mismatch in epoch_3/data/12'``,
+        ``'unreadable zip entry epoch_3/data/2'`` (a damaged entry header)
+        or ``'bad zip structure: ...'``; ``None`` for an intact file or one
+        that is not a zip archive.
+
+    Raises:
+        OSError: If the file cannot be read.
+    """
+    if not zipfile.is_zipfile(source):
+        return None
+    if not isinstance(source, str):
+        source.seek(0)
+    try:
+        archive = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        return f'bad zip structure: {exc}'
+    with archive:
+        for info in archive.infolist():
+            if info.is_dir() or info.CRC == 0:
+                continue
+            try:
+                with archive.open(info) as member:
+                    while member.read(1 << 24):
+                        pass
+            except zipfile.BadZipFile as exc:
+                if 'CRC' in str(exc):
+                    return f'CRC mismatch in {info.filename}'
+                return f'unreadable zip entry {info.filename}'
+            except (zlib.error, EOFError, ValueError, NotImplementedError):
+                # a damaged entry header: a bad name, size or method
+                return f'unreadable zip entry {info.filename}'
+    if not isinstance(source, str):
+        source.seek(0)
+    return None

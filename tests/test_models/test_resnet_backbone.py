@@ -342,14 +342,19 @@ def test_torchvision_weights_offline_clear_error(offline_empty_hub):
 
 def test_torchvision_weights_from_hub_cache_need_no_network(offline_empty_hub):
     hub_dir, calls = offline_empty_hub
+    import hashlib
     url = get_torchvision_models()['resnet18']
     cached = hub_dir / 'checkpoints' / osp.basename(urlparse(url).path)
     cached.parent.mkdir(parents=True)
     tv = torchvision.models.resnet18(weights=None)
     torch.save(tv.state_dict(), cached)
+    # random weights: a name with their own SHA-256 prefix, as torchvision's
+    sha = hashlib.sha256(cached.read_bytes()).hexdigest()[:8]
+    cached = cached.rename(cached.with_name(f'resnet18-{sha}.pth'))
     model = CustomPoseResNet(
         depth=18,
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet18'))
+        init_cfg=dict(type='Pretrained',
+                      checkpoint=url.rsplit('/', 1)[0] + '/' + cached.name))
     model.init_weights()
     assert calls == []
     for key, value in _tv_backbone_state(tv).items():
