@@ -6,13 +6,14 @@ Examples::
     python tools/train.py configs/animal/custom_res101_animalpose_256x256.py
     python tools/train.py CONFIG --resume              # latest checkpoint in the work dir
     python tools/train.py CONFIG --resume work_dirs/x/epoch_10.pth
+    python tools/train.py CONFIG --resume-weights-only BEST.pth  # fresh optimizer
     python tools/train.py CONFIG --amp --cfg-options train_dataloader.batch_size=32
     bash tools/dist_train.sh CONFIG 8                   # DDP through torchrun
 """
 import argparse
 import sys
 
-from custom_pose.errors import InputError, ModelConfigError
+from custom_pose.errors import CheckpointError, InputError, ModelConfigError
 from custom_pose.utils import cli
 
 PROG = 'train.py'
@@ -38,6 +39,12 @@ def parse_args(argv=None):
         'the work dir when no path is given')
     parser.add_argument(
         '--resume-from', help='resume from this checkpoint (mmpose 0.x name)')
+    parser.add_argument(
+        '--resume-weights-only',
+        metavar='CHECKPOINT',
+        help='start from the weights of this checkpoint (e.g. a best '
+        'checkpoint, which holds no optimizer state): a fresh optimizer and '
+        'learning-rate schedule from epoch 1')
     parser.add_argument(
         '--no-validate',
         action='store_true',
@@ -71,8 +78,11 @@ def parse_args(argv=None):
         help='id of the GPU to use (one; for more use tools/dist_train.sh)')
     args = parser.parse_args(argv)
     cli.set_local_rank(args)
-    if args.resume and args.resume_from:
-        parser.error('give either --resume or --resume-from, not both')
+    given = [flag for flag, value in (
+        ('--resume', args.resume), ('--resume-from', args.resume_from),
+        ('--resume-weights-only', args.resume_weights_only)) if value]
+    if len(given) > 1:
+        parser.error(f'give one of {", ".join(given)}, not several')
     return args
 
 
@@ -110,6 +120,9 @@ def merge_args(cfg, args):
     elif resume:
         cfg.resume = True
         cfg.load_from = resume
+    elif args.resume_weights_only:
+        cfg.resume = False
+        cfg.load_from = args.resume_weights_only
 
     if args.no_validate:
         cfg.val_cfg = None
@@ -147,12 +160,17 @@ def main(argv=None) -> int:
     resume = args.resume or args.resume_from
     if resume and resume != 'auto':
         cli.check_input_file(resume, '--resume checkpoint')
+    if args.resume_weights_only:
+        cli.check_input_file(args.resume_weights_only,
+                             '--resume-weights-only checkpoint')
     select_devices(args)
 
     import torch
     from mmengine.logging import print_log
 
-    from custom_pose.engine.runner import (build_runner, check_datasets,
+    from custom_pose.engine.runner import (OptimizerStateMissingError,
+                                           OutsideLastCheckpointError,
+                                           build_runner, check_datasets,
                                            configure_run, run_training)
 
     cfg = merge_args(cli.load_config(args.config, args.cfg_options), args)
@@ -166,7 +184,22 @@ def main(argv=None) -> int:
             f'No CUDA GPU found: training on the CPU '
             f'({torch.get_num_threads()} threads).',
             logger='current')
-    run_training(runner)
+    if args.resume_weights_only:
+        print_log(
+            f'--resume-weights-only: the weights of '
+            f'{args.resume_weights_only} only; the optimizer and the '
+            'learning-rate schedule start afresh at epoch 1',
+            logger='current')
+    try:
+        run_training(runner)
+    except OptimizerStateMissingError as exc:
+        raise CheckpointError(
+            f'{exc.reason}. Resume from an epoch_N.pth checkpoint, or start '
+            f'from its weights with --resume-weights-only {exc.path}') from None
+    except OutsideLastCheckpointError as exc:
+        raise CheckpointError(
+            f'{exc.reason}. Give the checkpoint to resume from with --resume '
+            'PATH, or leave --resume out to train from the beginning') from None
     return 0
 
 

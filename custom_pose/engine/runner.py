@@ -22,9 +22,13 @@ one. Compared with mmengine's ``Runner`` it
   :class:`~custom_pose.engine.hooks.CustomPoseCheckpointHook` (which it
   uses in place of mmengine's ``CheckpointHook``) superseded checkpoints are
   removed only after the new one and ``last_checkpoint`` are in place;
-- **resumes from the newest good checkpoint**: ``--resume`` without a path
-  falls back, with a warning, from a latest checkpoint that cannot be read
-  (truncated, empty, missing) to the newest readable one in the work dir;
+- **resumes from the newest good checkpoint of its own**: a resume without
+  a path falls back, with a warning, from a latest checkpoint that cannot
+  be read (truncated, empty, missing) to the newest readable one in the
+  work dir, and does not follow a ``last_checkpoint`` naming a file outside
+  it (:mod:`custom_pose.engine.resume`); a best checkpoint (no optimizer
+  state) is resumed through the ``epoch_N.pth`` beside it, or refused; a
+  resumed run with nothing left to train says so;
 - **holds its work dir** while it trains
   (:class:`~custom_pose.engine.work_dir_lock.WorkDirLock`): a second
   training in the same work dir stops with one line naming the process that
@@ -43,9 +47,7 @@ import copy
 import errno
 import inspect
 import logging
-import os
 import os.path as osp
-import re
 from typing import Any, Dict, List, Optional, Sequence
 
 from mmengine.config import Config
@@ -53,10 +55,9 @@ from mmengine.dist import broadcast_object_list, get_world_size, \
     is_main_process
 from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
-from mmengine.runner import Runner, find_latest_checkpoint
+from mmengine.runner import Runner
 
-from custom_pose.errors import (CheckpointError, CustomPoseError,
-                                RunInterrupted, UnreadableCheckpointError,
+from custom_pose.errors import (CustomPoseError, RunInterrupted,
                                 config_build_errors, first_line,
                                 raised_by_ctrl_c)
 from custom_pose.utils.atomic_io import (commit_temp_path,
@@ -66,12 +67,18 @@ from custom_pose.utils.checkpoint import (is_remote, load_checkpoint_file,
                                           load_pose_estimator_weights,
                                           plain_metainfo)
 from custom_pose.utils.dist import prepare_cpu_distributed
+from .resume import (OptimizerStateMissingError, OutsideLastCheckpointError,
+                     ResumeError, auto_resume, check_resumable,
+                     finished_message, last_checkpoint,
+                     matching_full_checkpoint, missing_training_state,
+                     resume_candidates)
 from .work_dir_lock import WorkDirLock, WorkDirLockedError, describe_holder
 
 __all__ = [
     'CustomPoseRunner', 'CheckpointSaveError', 'configure_run',
     'check_datasets', 'build_runner', 'run_training', 'check_resumable',
-    'resume_candidates'
+    'resume_candidates', 'ResumeError', 'OptimizerStateMissingError',
+    'OutsideLastCheckpointError'
 ]
 
 
@@ -101,57 +108,15 @@ def configure_run(cfg: Config,
     return cfg
 
 
-def check_resumable(ckpt: Dict[str, Any], path: str) -> None:
-    """A checkpoint ``Runner.resume`` can continue from: it must hold the
-    training state (``meta.epoch``/``meta.iter`` and the message hub).
+class _PartialTrainingState(Exception):
+    """Raised by :meth:`CustomPoseRunner.load_checkpoint` while resuming
+    from a checkpoint without the optimizer state or the learning-rate
+    schedule; :meth:`CustomPoseRunner.resume` handles it."""
 
-    Raises:
-        CheckpointError: Naming what is missing and what to use instead.
-    """
-    meta = ckpt.get('meta')
-    missing = [
-        k for k, ok in (('meta.epoch', isinstance(meta, dict) and 'epoch' in
-                         meta), ('meta.iter', isinstance(meta, dict)
-                                 and 'iter' in meta),
-                        ('message_hub', 'message_hub' in ckpt)) if not ok
-    ]
-    if missing:
-        raise CheckpointError(
-            f'checkpoint {path} cannot be resumed: it has no training state '
-            f'({", ".join(missing)} missing; a weights-only file?). Start '
-            f'from its weights with --cfg-options load_from={path} instead')
-
-
-_RESUMABLE_NAME = re.compile(r'^(?:epoch|iter)_(\d+)\.pth$')
-
-
-def last_checkpoint(work_dir: str) -> Optional[str]:
-    """The checkpoint the work dir's ``last_checkpoint`` file names, None
-    without one (and without mmengine's log line about it)."""
-    if not osp.isfile(osp.join(work_dir, 'last_checkpoint')):
-        return None
-    return find_latest_checkpoint(work_dir) or None
-
-
-def resume_candidates(work_dir: str) -> List[str]:
-    """Checkpoints ``--resume`` tries, in order: the one ``last_checkpoint``
-    names, then the work dir's ``epoch_N.pth`` / ``iter_N.pth`` files, the
-    newest (by modification time) first."""
-    latest = last_checkpoint(work_dir)
-    others = []
-    if osp.isdir(work_dir):
-        for name in os.listdir(work_dir):
-            path = osp.join(work_dir, name)
-            if _RESUMABLE_NAME.match(name) and osp.isfile(path):
-                others.append(path)
-    others.sort(key=lambda p: (osp.getmtime(p), p), reverse=True)
-    candidates = [latest] if latest else []
-    seen = {osp.realpath(latest)} if latest else set()
-    for path in others:
-        if osp.realpath(path) not in seen:
-            seen.add(osp.realpath(path))
-            candidates.append(path)
-    return candidates
+    def __init__(self, checkpoint: Dict[str, Any], missing: List[str]):
+        super().__init__(', '.join(missing))
+        self.checkpoint = checkpoint
+        self.missing = missing
 
 
 @RUNNERS.register_module()
@@ -167,6 +132,8 @@ class CustomPoseRunner(Runner):
 
     def __init__(self, *args, **kwargs) -> None:
         self._resuming = False
+        self._resume_wants = (True, True)  # optimizer, schedulers
+        self._resumed_from: Optional[str] = None
         self._lock: Optional[WorkDirLock] = None
         super().__init__(*args, **kwargs)
         self.config_name: str = self.cfg.filename or 'the config'
@@ -206,6 +173,9 @@ class CustomPoseRunner(Runner):
         ckpt = load_checkpoint_file(filename, map_location, download=True)
         if self._resuming:
             check_resumable(ckpt, filename)
+            missing = missing_training_state(ckpt, *self._resume_wants)
+            if missing:  # before anything is changed
+                raise _PartialTrainingState(ckpt, missing)
         self.call_hook('after_load_checkpoint', checkpoint=ckpt)
         model = self.model.module if is_model_wrapper(
             self.model) else self.model
@@ -214,48 +184,62 @@ class CustomPoseRunner(Runner):
         self.logger.info(f'Load checkpoint from {filename}')
         return ckpt
 
-    def resume(self, filename: str, *args, **kwargs) -> None:
+    def resume(self,
+               filename: str,
+               resume_optimizer: bool = True,
+               resume_param_scheduler: bool = True,
+               map_location: Any = 'default') -> None:
         """mmengine's ``resume`` through :meth:`load_checkpoint`, which then
-        also requires the training state."""
+        also requires the training state. A checkpoint without the optimizer
+        state or the learning-rate schedule (a best checkpoint) is replaced,
+        with a warning, by the ``epoch_N.pth`` of the same step beside it.
+
+        Raises:
+            OptimizerStateMissingError: No such ``epoch_N.pth``.
+        """
+        schedulers = resume_param_scheduler and \
+            self.param_schedulers is not None
+        self._resume_wants = (resume_optimizer, schedulers)
         self._resuming = True
         try:
-            super().resume(filename, *args, **kwargs)
+            try:
+                super().resume(filename, resume_optimizer,
+                               resume_param_scheduler, map_location)
+            except _PartialTrainingState as part:
+                full = matching_full_checkpoint(filename, part.checkpoint)
+                if full is None:
+                    raise OptimizerStateMissingError(
+                        filename, part.missing) from None
+                self.logger.warning(
+                    f'{filename} holds no optimizer state or learning-rate '
+                    f'schedule (a best checkpoint): resuming from {full}, '
+                    'saved at the same step, which holds them')
+                try:
+                    super().resume(full, resume_optimizer,
+                                   resume_param_scheduler, map_location)
+                except _PartialTrainingState as again:
+                    raise OptimizerStateMissingError(
+                        full, again.missing) from None
+                filename = full
         finally:
             self._resuming = False
+        self._resumed_from = filename
 
     def load_or_resume(self) -> None:
-        """mmengine's, except that ``--resume`` without a path tries
-        :func:`resume_candidates` in turn: a checkpoint that cannot be read
-        (truncated, empty, missing) is skipped with a warning."""
+        """mmengine's, except that a resume without a path tries
+        :func:`resume_candidates` in turn (a checkpoint that cannot be read
+        is skipped with a warning; a ``last_checkpoint`` naming a file
+        outside the work dir is not followed), and that a resumed run with
+        nothing left to train says so."""
+        self._resumed_from = None
         if self._has_loaded or not (self._resume and self._load_from is None):
-            return super().load_or_resume()
-        candidates = resume_candidates(self.work_dir)
-        if not candidates:
-            self.logger.info(f'--resume: no checkpoint in {self.work_dir} '
-                             'yet; training starts from the beginning')
-            return None
-        skipped: List[str] = []
-        for path in candidates:
-            try:
-                self.resume(path)
-            except UnreadableCheckpointError as exc:
-                # nothing was changed: the file is read before anything else
-                skipped.append(f'{path} ({exc})')
-                continue
-            if skipped:
-                self.logger.warning(
-                    f'--resume: skipped {len(skipped)} unreadable checkpoint(s)'
-                    f' ({"; ".join(skipped)}); resumed from {path}, the '
-                    'newest good checkpoint, instead')
-            else:
-                self.logger.info(f'Auto resumed from the latest checkpoint '
-                                 f'{path}.')
-            self._has_loaded = True
-            return None
-        raise UnreadableCheckpointError(
-            f'--resume: no checkpoint in {self.work_dir} can be read: '
-            + '; '.join(skipped) + '. Start over without --resume, or resume '
-            'from another file with --resume PATH')
+            super().load_or_resume()
+        else:
+            auto_resume(self)
+        message = None if self._resumed_from is None else finished_message(
+            self.work_dir, self._train_loop, self._resumed_from)
+        if message:
+            self.logger.warning(message)
 
     # ------------------------------------------------------------------
     # data
@@ -425,6 +409,31 @@ def check_datasets(cfg: Config,
             DATASETS.build(dataset)
 
 
+#: Below this file-size limit (``ulimit -f``), DataLoader workers are not
+#: used: torch shares each batch through a shared-memory file, which the
+#: limit stops growing, and the main process then waits for it forever.
+WORKER_FILE_SIZE_LIMIT = 1 << 30
+
+
+def _load_in_main_process_under_file_size_limit(cfg: Config) -> List[str]:
+    """Set ``num_workers=0`` on the dataloaders of ``cfg`` where a
+    file-size limit below :data:`WORKER_FILE_SIZE_LIMIT` holds; returns
+    ``[limit, loader, ...]`` (empty where nothing changed)."""
+    import resource
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit == resource.RLIM_INFINITY or limit >= WORKER_FILE_SIZE_LIMIT:
+        return []
+    moved = []
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(key)
+        if isinstance(loader, dict) and loader.get('num_workers', 0) > 0:
+            loader['num_workers'] = 0
+            loader['persistent_workers'] = False
+            loader.pop('prefetch_factor', None)
+            moved.append(key)
+    return [str(limit)] + moved if moved else []
+
+
 def build_runner(cfg: Config, config_name: Optional[str] = None) -> Runner:
     """Build the Runner of ``cfg``: the config's ``runner_type`` (the
     package's configs name :class:`CustomPoseRunner`), else a
@@ -441,11 +450,18 @@ def build_runner(cfg: Config, config_name: Optional[str] = None) -> Runner:
             e.g. an unsupported ResNet depth), in one line.
     """
     name = config_name or cfg.filename or 'the config'
+    moved = _load_in_main_process_under_file_size_limit(cfg)
     with config_build_errors(f'the run of {name}'):
         if 'runner_type' in cfg:
             runner = RUNNERS.build(cfg)
         else:
             runner = CustomPoseRunner.from_cfg(cfg)
+    if moved:
+        runner.logger.warning(
+            f'the file-size limit (ulimit -f: {moved[0]} bytes) stops '
+            'DataLoader workers from handing batches over in shared memory '
+            f'(they would wait forever): {", ".join(moved[1:])} load in the '
+            'main process (num_workers=0); raise the limit to use workers')
     if isinstance(runner, CustomPoseRunner):
         runner.config_name = name
     else:

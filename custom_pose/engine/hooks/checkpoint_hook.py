@@ -13,6 +13,7 @@ from mmpose.registry import HOOKS
 
 from custom_pose.utils.atomic_io import TEMP_SUFFIX, write_text_atomic
 from custom_pose.utils.checkpoint import load_checkpoint_file
+from ..resume import is_inside
 
 __all__ = ['CustomPoseCheckpointHook', 'remove_stale_temp_files']
 
@@ -37,15 +38,23 @@ def remove_stale_temp_files(folder: str) -> List[str]:
 
 
 class _RemoveLater:
-    """A file backend whose ``remove`` / ``rmtree`` only note the path."""
+    """A file backend that answers "no such file" to ``isfile`` / ``isdir``
+    and whose ``remove`` / ``rmtree`` do nothing: every path asked about is
+    noted instead, for the hook to remove (and log) itself."""
 
     def __init__(self, backend: Any, pending: List[str]) -> None:
         self._backend = backend
         self._pending = pending
 
-    def remove(self, path: str) -> None:
-        self._pending.append(path)
+    def _note(self, path: str) -> bool:
+        if path not in self._pending:
+            self._pending.append(path)
+        return False
 
+    def remove(self, path: str) -> None:
+        self._note(path)
+
+    isfile = isdir = _note
     rmtree = remove
 
     def __getattr__(self, name: str) -> Any:
@@ -70,9 +79,18 @@ class CustomPoseCheckpointHook(CheckpointHook):
        checkpoint removed.
 
     A save that fails leaves the previous checkpoints and ``last_checkpoint``
-    as they were. Temporary files of an interrupted save are removed when
-    the next training in the work dir starts. A run killed after it wrote a
-    new best checkpoint but before it saved that fact into the latest
+    as they were.
+
+    A run removes files of its own folder (``out_dir``, the work dir) only,
+    and logs each removal with its path: a best checkpoint recorded in a
+    resumed checkpoint (its message hub) that lies elsewhere (a copied work
+    dir, a resume from another run's checkpoint) is not the run's best;
+    where the work dir holds a file of the same name (its copy) that file
+    is, else the run starts without a best file and leaves the other alone.
+
+    Temporary files of an interrupted save are removed when the next
+    training in the work dir starts. A run killed after it wrote a new best
+    checkpoint but before it saved that fact into the latest
     checkpoint (mmengine saves it again after the best one) is resumed with
     that best checkpoint adopted (its score read from it), so it is neither
     forgotten nor left behind as a second best file.
@@ -83,13 +101,64 @@ class CustomPoseCheckpointHook(CheckpointHook):
     """
 
     def before_train(self, runner) -> None:
+        hub = runner.message_hub
+        overflow: List[int] = []
+        if self.max_keep_ckpts > 0 and 'keep_ckpt_ids' in hub.runtime_info:
+            ids = list(hub.get_info('keep_ckpt_ids'))
+            if len(ids) > self.max_keep_ckpts:  # removed below, and logged
+                overflow = ids[:len(ids) - self.max_keep_ckpts]
+                hub.update_info('keep_ckpt_ids', ids[len(overflow):])
         super().before_train(runner)
+        if is_main_process():
+            for step in overflow:
+                self._remove(
+                    runner,
+                    self.file_backend.join_path(
+                        self.out_dir, self.filename_tmpl.format(step)),
+                    f'beyond max_keep_ckpts={self.max_keep_ckpts}')
+        self._own_best_checkpoints(runner)
         if is_main_process() and osp.isdir(str(self.out_dir)):
             for path in remove_stale_temp_files(str(self.out_dir)):
                 runner.logger.info(
                     f'removed {path}, left by an interrupted checkpoint save')
         if osp.isdir(str(self.out_dir)):
             self._adopt_newer_best(runner)
+
+    def _own_best_checkpoints(self, runner) -> None:
+        """Best checkpoints recorded by the resumed checkpoint that lie
+        outside ``out_dir`` become their copies in ``out_dir`` (same name),
+        else are forgotten (and kept)."""
+        if not self.save_best:
+            return
+        single = len(self.key_indicators) == 1
+        recorded = {None: self.best_ckpt_path} if single else dict(
+            self.best_ckpt_path_dict)
+        for key, path in recorded.items():
+            if not path or is_inside(str(path), str(self.out_dir)):
+                continue
+            copy = self.file_backend.join_path(self.out_dir,
+                                               osp.basename(str(path)))
+            own = copy if self.file_backend.isfile(copy) else None
+            if own:
+                runner.logger.info(
+                    f'the resumed checkpoint names {path} as the best '
+                    f'checkpoint, outside {self.out_dir}: {own} (of the same '
+                    'name) is taken as the best checkpoint instead')
+            else:
+                runner.logger.warning(
+                    f'the resumed checkpoint names {path} as the best '
+                    f'checkpoint, outside {self.out_dir}: it is not this '
+                    'run\'s and is left alone; this run writes its best '
+                    f'checkpoint to {self.out_dir} when it beats that score')
+            hub_key = 'best_ckpt' if single else f'best_ckpt_{key}'
+            if single:
+                self.best_ckpt_path = own
+            else:
+                self.best_ckpt_path_dict[key] = own
+            if own:
+                runner.message_hub.update_info(hub_key, own)
+            else:
+                runner.message_hub.pop_info(hub_key, None)
 
     def _adopt_newer_best(self, runner) -> None:
         """On resume: a best checkpoint (one ``save_best`` key) written after
@@ -129,7 +198,8 @@ class CustomPoseCheckpointHook(CheckpointHook):
             'the best checkpoint: it was written after the resumed checkpoint'
             ' by a run that was interrupted')
         if previous and previous != newest and is_main_process():
-            self._remove(previous)
+            self._remove(runner, previous,
+                         'superseded by the adopted best checkpoint')
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         # mmengine's order (retire, save, last_checkpoint) changed to save,
@@ -163,8 +233,10 @@ class CustomPoseCheckpointHook(CheckpointHook):
             osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt)
         if retired is not None:
             self._remove(
+                runner,
                 self.file_backend.join_path(
-                    self.out_dir, self.filename_tmpl.format(retired)))
+                    self.out_dir, self.filename_tmpl.format(retired)),
+                f'beyond max_keep_ckpts={self.max_keep_ckpts}')
 
     def _save_best_checkpoint(self, runner, metrics) -> None:
         # mmengine removes the previous best before saving the new one: note
@@ -179,10 +251,22 @@ class CustomPoseCheckpointHook(CheckpointHook):
                    *getattr(self, 'best_ckpt_path_dict', {}).values()}
         for path in pending:
             if path not in written:  # replaced in place, not superseded
-                self._remove(path)
+                self._remove(runner, path, 'superseded best checkpoint')
 
-    def _remove(self, path: str) -> None:
-        if self.file_backend.isfile(path):
-            self.file_backend.remove(path)
-        elif self.file_backend.isdir(path):  # deepspeed checkpoints
-            self.file_backend.rmtree(path)
+    def _remove(self, runner, path: str, why: str) -> None:
+        """Remove ``path`` (a file or a deepspeed checkpoint folder) and log
+        it with ``why``; a path outside ``out_dir`` is kept, and logged."""
+        backend = self.file_backend
+        backend = getattr(backend, '_backend', backend)  # not _RemoveLater
+        if not is_inside(str(path), str(self.out_dir)):
+            runner.logger.warning(
+                f'kept {path} ({why}): it lies outside {self.out_dir}, the '
+                'folder of this run')
+            return
+        if backend.isfile(path):
+            backend.remove(path)
+        elif backend.isdir(path):  # deepspeed checkpoints
+            backend.rmtree(path)
+        else:
+            return
+        runner.logger.info(f'removed {path} ({why})')
