@@ -22,6 +22,7 @@ import time
 
 from custom_pose.apis import save_untrained_checkpoint
 from custom_pose.utils import cli
+from custom_pose.utils.atomic_io import write_json_atomic
 
 PROG = 'quickstart.py'
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -54,7 +55,8 @@ def main(argv=None) -> None:
     py = sys.executable
     data_root = osp.join(ROOT, args.data_root)
     work_dir = osp.join(ROOT, args.work_dir)
-    cli.check_output_dir(work_dir, '--work-dir')
+    cli.check_output_dir(work_dir, '--work-dir',
+                         [('the data root', data_root), ('the config', CONFIG)])
     os.makedirs(work_dir, exist_ok=True)
     common = ['--cfg-options', f'data_root={data_root}']
 
@@ -106,8 +108,7 @@ def main(argv=None) -> None:
         trained=after,
         train_seconds=round(train_seconds, 1),
         total_seconds=round(time.time() - start, 1))
-    with open(osp.join(work_dir, 'summary.json'), 'w') as f:
-        json.dump(summary, f, indent=1)
+    write_json_atomic(osp.join(work_dir, 'summary.json'), summary)
 
     keys = [k for k in ('coco/AP', 'coco/AR', 'PCK@0.05', 'PCK@0.1',
                         'PCK@0.2', 'EPE') if k in after]

@@ -11,6 +11,7 @@ Examples::
         CHECKPOINT --cfg-options data_root=/path/to/dlc-project
 """
 import argparse
+import os.path as osp
 import sys
 
 from custom_pose.utils import cli
@@ -34,38 +35,65 @@ def parse_args(argv=None):
         '(inside the work dir\'s timestamped folder, as mmpose does)')
     parser.add_argument(
         '--metrics-out', help='also write the metrics to this JSON file')
+    cli.add_overwrite_argument(parser)
     parser.add_argument(
         '--kpt-thr', type=float, default=0.3,
         help='keypoint score threshold for --show-dir drawings')
     args = parser.parse_args(argv)
     cli.set_local_rank(args)
-    if args.out is not None and not args.out.endswith('.json'):
-        parser.error(f'--out must be a .json file, got {args.out}')
+    for option, path in (('--out', args.out),
+                         ('--metrics-out', args.metrics_out)):
+        # (a folder gets its own message from the output check)
+        if path is not None and not path.lower().endswith('.json') and \
+                not osp.isdir(path):
+            parser.error(f'{option} must be a .json file, got {path}')
     return args
 
 
-def _check_paths(args) -> None:
-    """Every input and output, before the (long) evaluation."""
-    cli.check_input_file(args.config, 'config file')
-    cli.check_input_file(args.checkpoint, 'checkpoint file')
-    for option, path in (('--out', args.out),
-                         ('--metrics-out', args.metrics_out)):
-        if path is not None:
-            cli.check_output_file(path, option)
+def _is_predictions(path: str) -> bool:
+    """Whether a JSON file holds predictions as ``--out`` writes them."""
+    data = cli.read_small_json(path)
+    return isinstance(data, list) and all(
+        isinstance(r, dict) and 'keypoints' in r for r in data)
+
+
+def _is_metrics(path: str) -> bool:
+    """Whether a JSON file holds metrics as ``--metrics-out`` writes them."""
+    data = cli.read_small_json(path)
+    return isinstance(data, dict) and all(
+        isinstance(v, (int, float)) for v in data.values())
+
+
+PREDICTIONS = cli.OutputKind('a predictions file of test.py', ('.json', ),
+                             _is_predictions)
+METRICS = cli.OutputKind('a metrics file of test.py', ('.json', ), _is_metrics)
+
+
+def _check_outputs(args, cfg) -> None:
+    """Every output, before the (long) evaluation: none is an input (the
+    config, the checkpoint, the files the config's datasets read) and
+    every one can be written."""
+    inputs = [('the checkpoint', args.checkpoint)]
+    inputs += cli.config_inputs(cfg, args.config)
+    cli.check_outputs([('--out', args.out, PREDICTIONS),
+                       ('--metrics-out', args.metrics_out, METRICS)],
+                      inputs, overwrite=args.overwrite)
+    cli.check_output_dir(cfg.work_dir, '--work-dir' if args.work_dir else
+                         'work_dir (of the config)')
 
 
 @cli.one_line_errors(PROG)
 def main(argv=None) -> int:
     args = parse_args(argv)
-    _check_paths(args)
+    cli.check_input_file(args.config, 'config file')
+    cli.check_input_file(args.checkpoint, 'checkpoint file')
 
     from custom_pose.engine.runner import (build_runner, check_datasets,
                                            configure_run)
 
     cfg = cli.load_config(args.config, args.cfg_options)
     configure_run(cfg, args.config, args.work_dir, args.launcher)
-    cli.check_output_dir(cfg.work_dir, '--work-dir' if args.work_dir else
-                         'work_dir (of the config)')
+    _check_outputs(args, cfg)
     cfg.load_from = args.checkpoint
 
     if args.show_dir:
@@ -78,8 +106,9 @@ def main(argv=None) -> int:
         evaluator = cfg.test_evaluator
         evaluators = list(evaluator) if isinstance(evaluator, (list, tuple)) \
             else [evaluator]
-        evaluators.append(
-            dict(type='CustomPoseDumpPredictions', out_file=args.out))
+        # first: the predictions are written even if a metric fails
+        evaluators.insert(
+            0, dict(type='CustomPoseDumpPredictions', out_file=args.out))
         cfg.test_evaluator = evaluators
 
     check_datasets(cfg, ('test_dataloader', ))
@@ -87,9 +116,9 @@ def main(argv=None) -> int:
     from custom_pose.evaluation import format_metrics_summary
     print(format_metrics_summary(metrics), flush=True)
     if args.metrics_out:
-        from mmengine.fileio import dump
-        dump({k: float(v) for k, v in metrics.items()}, args.metrics_out,
-             indent=1)
+        from custom_pose.utils.atomic_io import write_json_atomic
+        write_json_atomic(args.metrics_out,
+                          {k: float(v) for k, v in metrics.items()})
     return 0
 
 

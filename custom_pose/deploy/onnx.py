@@ -36,6 +36,8 @@ from torch import Tensor, nn
 
 from custom_pose.apis import (CheckpointError, KeypointMismatchError,
                               TopdownBatchInferencer, decode_msra_heatmaps)
+from custom_pose.utils.atomic_io import (commit_temp_path, discard_temp_path,
+                                         named_os_error, reserve_temp_path)
 
 __all__ = [
     'DEFAULT_OPSET', 'MIN_OPSET', 'MAX_OPSET', 'OnnxModelError',
@@ -134,7 +136,9 @@ def export_onnx(model: nn.Module,
 
     The graph maps ``input`` (N, 3, H, W) float32, the normalised crops at
     the config's model input size, to ``heatmaps`` (N, K, h, w) float32,
-    and is checked with ``onnx.checker``. The model is exported as it is
+    and is checked with ``onnx.checker``; the file is written beside
+    ``output`` and renamed over it once checked, so a failed export leaves
+    ``output`` as it was. The model is exported as it is
     (fp32, on its device, in eval mode); export a model without the fast
     paths of :func:`~custom_pose.models.utils.prepare_for_inference`
     (onnxruntime folds BN and picks its own layouts).
@@ -172,6 +176,33 @@ def export_onnx(model: nn.Module,
         INPUT_NAME: {0: 'batch'},
         OUTPUT_NAME: {0: 'batch'}
     } if dynamic_batch else None)
+    # all-or-nothing: written beside ``output`` and renamed over it once
+    # exported and checked; a failed export leaves ``output`` as it was
+    tmp = reserve_temp_path(output, suffix='.tmp.onnx')
+    try:
+        _export_to(net, dummy, tmp, opset, dynamic_axes, model)
+        try:
+            onnx.checker.check_model(tmp)
+        except Exception as exc:
+            raise OnnxModelError(f'the exported {output} does not pass '
+                                 f'onnx.checker: {_one_line(exc)}') from None
+        commit_temp_path(tmp, output)
+    except OSError as exc:
+        raise named_os_error(exc, output) from None
+    finally:
+        discard_temp_path(tmp)
+    return output
+
+
+def _export_to(net: nn.Module, dummy: Tensor, path: str, opset: int,
+               dynamic_axes: Optional[dict], model: nn.Module) -> None:
+    """``torch.onnx.export`` of ``net`` on input ``dummy`` (N, 3, H, W)
+    to ``path``.
+
+    Raises:
+        OSError: A file error of the export (e.g. ``EFBIG``, ``ENOSPC``).
+        OnnxModelError: Any other failure of the export.
+    """
     with warnings.catch_warnings():
         # the legacy-exporter notice and tracer notes on shape arithmetic
         warnings.simplefilter('ignore', DeprecationWarning)
@@ -179,24 +210,20 @@ def export_onnx(model: nn.Module,
         try:
             torch.onnx.export(
                 net, (dummy, ),
-                output,
+                path,
                 dynamo=False,
                 opset_version=opset,
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
                 dynamic_axes=dynamic_axes,
                 do_constant_folding=True)
+        except OSError:
+            raise
         except Exception as exc:
             raise OnnxModelError(
                 f'ONNX export of {type(model.backbone).__name__} + '
                 f'{type(model.head).__name__} failed: {type(exc).__name__}: '
                 f'{_one_line(exc)[:300]}') from None
-    try:
-        onnx.checker.check_model(output)
-    except Exception as exc:
-        raise OnnxModelError(f'the exported {output} does not pass '
-                             f'onnx.checker: {_one_line(exc)}') from None
-    return output
 
 
 def _dim(value: Any) -> Optional[int]:

@@ -4,9 +4,10 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
-from mmengine.fileio import dump
 from mmengine.logging import print_log
 from mmpose.registry import METRICS
+
+from custom_pose.utils.atomic_io import write_json_atomic
 
 
 @METRICS.register_module()
@@ -15,7 +16,8 @@ class CustomPoseDumpPredictions(BaseMetric):
 
     One record per instance: ``img_id``, ``img_path``, ``id``,
     ``category_id``, ``bbox`` (xyxy), ``keypoints`` (K x 2, original image
-    pixels) and ``keypoint_scores`` (K). Computes no metric.
+    pixels) and ``keypoint_scores`` (K). Computes no metric. The file is
+    written all-or-nothing (a temporary file renamed over it).
 
     Args:
         out_file (str): Path of the JSON file to write (``.json``).
@@ -52,7 +54,8 @@ class CustomPoseDumpPredictions(BaseMetric):
                         keypoint_scores=scores[i].tolist()))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
-        dump(_to_builtin(results), self.out_file, indent=1)
+        # all-or-nothing: a failed write leaves no truncated file
+        write_json_atomic(self.out_file, _to_builtin(results))
         print_log(
             f'Wrote {len(results)} predictions to {osp.abspath(self.out_file)}',
             logger='current')

@@ -14,7 +14,8 @@ Temporary files are named ``.<target name>.<random>.tmp`` (see
 ``mkstemp``'s ``0600``.
 
 - :func:`atomic_write`: a context manager yielding the open temporary file;
-- :func:`write_text_atomic`: a whole text file in one call;
+- :func:`write_text_atomic`, :func:`write_json_atomic`: a whole text or
+  JSON file in one call;
 - :func:`reserve_temp_path` + :func:`commit_temp_path`: for writers that
   need a file *name* (e.g. mmengine's checkpoint saving);
 - :func:`new_file_mode`: the mode a newly created file gets.
@@ -23,11 +24,12 @@ import os
 import os.path as osp
 import tempfile
 from contextlib import contextmanager
-from typing import IO, Iterator, Optional
+from typing import IO, Any, Iterator, Optional
 
 __all__ = [
     'TEMP_SUFFIX', 'new_file_mode', 'reserve_temp_path', 'commit_temp_path',
-    'discard_temp_path', 'atomic_write', 'write_text_atomic', 'fsync_dir'
+    'discard_temp_path', 'atomic_write', 'write_text_atomic',
+    'write_json_atomic', 'named_os_error', 'fsync_dir'
 ]
 
 #: Suffix of the temporary files (``.<name>.<random>.tmp``).
@@ -133,9 +135,35 @@ def atomic_write(path: str,
             yield f
             f.flush()
         commit_temp_path(tmp, path)
+    except OSError as exc:
+        discard_temp_path(tmp)
+        raise named_os_error(exc, path) from exc
     except BaseException:
         discard_temp_path(tmp)
         raise
+
+
+def named_os_error(exc: OSError, path: str) -> OSError:
+    """``exc`` naming ``path`` when it names no file (a failed ``write``
+    does not: e.g. ``EFBIG`` over the file-size limit, ``ENOSPC``), so that
+    its message says which file could not be written."""
+    if exc.filename is not None or exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror or os.strerror(exc.errno),
+                     path)
+
+
+def write_json_atomic(path: str, obj: Any, indent: Optional[int] = 1,
+                      **kwargs: Any) -> str:
+    """Write ``obj`` as JSON to ``path`` all-or-nothing (serialised first,
+    so that an object that cannot be written leaves no file); ``kwargs``
+    go to :func:`json.dumps` (e.g. ``default=float``).
+
+    Returns:
+        str: ``path``.
+    """
+    import json
+    return write_text_atomic(path, json.dumps(obj, indent=indent, **kwargs))
 
 
 def write_text_atomic(path: str, text: str, encoding: str = 'utf-8') -> str:

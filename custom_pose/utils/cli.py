@@ -8,7 +8,8 @@
   non-zero exit; Ctrl-C exits with 130.
 - :func:`fail` / :func:`print_error`: that line, by hand.
 - :func:`check_input_file`, :func:`check_output_file`,
-  :func:`check_output_dir`: path checks done before any long work.
+  :func:`check_output_dir`, :func:`check_outputs`: path checks done before
+  any long work (:mod:`custom_pose.utils.cli_paths`, re-exported here).
 - :func:`load_config`: a config file with ``--cfg-options`` checked and
   merged (:mod:`custom_pose.utils.config`), keypoint counts resolved from
   the data.
@@ -22,15 +23,17 @@ import argparse
 import errno
 import functools
 import os
-import os.path as osp
 import re
 import sys
-import tempfile
-from typing import (Any, Callable, Dict, NoReturn, Optional, Sequence,
-                    TypeVar)
+from typing import Any, Callable, Dict, NoReturn, Optional, TypeVar
 
-from custom_pose.errors import CustomPoseError, InputError, raised_by_ctrl_c
-from custom_pose.utils.checkpoint import is_remote
+from custom_pose.errors import CustomPoseError, raised_by_ctrl_c
+from custom_pose.utils.cli_paths import (IMAGE, JSON_REPORT, Folder,
+                                         OutputKind, add_overwrite_argument,
+                                         check_input_file, check_output_dir,
+                                         check_output_file, check_outputs,
+                                         config_inputs, is_annotation_json,
+                                         is_json_report, read_small_json)
 from custom_pose.utils.cli_video import (add_backend_arguments,
                                          add_device_argument,
                                          add_drawing_arguments,
@@ -46,7 +49,10 @@ from custom_pose.utils.config import (CfgOptionsError, check_cfg_options,
 __all__ = [
     'CfgOptionsError', 'check_cfg_options', 'merge_cfg_options', 'fail',
     'print_error', 'one_line_errors', 'check_input_file',
-    'check_output_file', 'check_output_dir', 'load_config',
+    'check_output_file', 'check_output_dir', 'check_outputs', 'OutputKind',
+    'Folder', 'config_inputs', 'add_overwrite_argument', 'read_small_json',
+    'is_annotation_json', 'is_json_report', 'JSON_REPORT', 'IMAGE',
+    'load_config',
     'add_runner_arguments', 'add_cfg_options_argument', 'set_local_rank',
     'add_device_argument', 'add_drawing_arguments',
     'add_inference_path_arguments', 'check_drawing_arguments',
@@ -77,7 +83,8 @@ def fail(prog: str, message: str, code: int = 1) -> NoReturn:
 #: errno values of an I/O error that a user can fix (a path, a disk).
 _USER_ERRNOS = {
     errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
-    errno.ENOTDIR, errno.EISDIR, errno.ENOENT, errno.EEXIST, errno.ENAMETOOLONG
+    errno.ENOTDIR, errno.EISDIR, errno.ENOENT, errno.EEXIST,
+    errno.ENAMETOOLONG, errno.EFBIG, errno.EMFILE, errno.ENFILE
 }
 
 
@@ -89,9 +96,16 @@ def _os_error_message(exc: OSError) -> Optional[str]:
                 'Offline, train without pretrained weights (--cfg-options '
                 'model.backbone.init_cfg=None) or point init_cfg.checkpoint / '
                 'load_from at a local file.')
+    where = f' while writing {exc.filename}' if exc.filename else ''
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        where = f' while writing {exc.filename}' if exc.filename else ''
         return f'no space left on the device{where}: free some space'
+    if exc.errno == errno.EFBIG:
+        return (f'file too large for the file-size limit (ulimit -f){where}: '
+                'raise the limit or write a smaller file')
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        at = f' at {exc.filename}' if exc.filename else ''
+        return (f'too many open files (ulimit -n){at}: raise the limit or '
+                'close other programs')
     if exc.errno in _USER_ERRNOS and exc.filename is not None:
         other = f' -> {exc.filename2}' if exc.filename2 else ''
         return f'{exc.filename}{other}: {exc.strerror}'
@@ -121,7 +135,8 @@ def one_line_errors(prog: str) -> Callable[[Main], Main]:
     :class:`~custom_pose.errors.RunInterrupted`); Ctrl-C elsewhere (also
     when a library turned it into another error) prints ``interrupted``
     and exits with 130; a failed download and an I/O error a user can fix
-    (a path that cannot be written, a full disk) print what and where.
+    (a path that cannot be written, a full disk, a file-size limit) print
+    what and where.
     Anything else is a bug and keeps its traceback.
 
     Args:
@@ -150,125 +165,6 @@ def one_line_errors(prog: str) -> Callable[[Main], Main]:
         return run  # type: ignore[return-value]
 
     return decorate
-
-
-# ---------------------------------------------------------------------------
-# paths
-# ---------------------------------------------------------------------------
-def check_input_file(path: str, what: str = 'input file') -> str:
-    """Check that ``path`` is a local, readable, non-empty file.
-
-    Args:
-        path (str): The file.
-        what (str): What it is, for messages (``'checkpoint file'``).
-
-    Returns:
-        str: ``path``.
-
-    Raises:
-        InputError: For a URL, a missing path, a folder, an unreadable or a
-            0-byte file.
-    """
-    path = str(path)
-    if is_remote(path):
-        raise InputError(f'{what} {path}: only local files are accepted '
-                         '(nothing is downloaded at run time)')
-    if not osp.exists(path):
-        raise InputError(f'{what} not found: {path}')
-    if not osp.isfile(path):
-        raise InputError(f'{what} is not a file: {path}')
-    if not os.access(path, os.R_OK):
-        raise InputError(f'{what} is not readable: {path} (permissions)')
-    if osp.getsize(path) == 0:
-        raise InputError(f'{what} is empty (0 bytes): {path}')
-    return path
-
-
-def _nearest_existing(path: str) -> str:
-    """``path`` or its closest existing ancestor."""
-    path = osp.abspath(path)
-    while not osp.exists(path):
-        parent = osp.dirname(path)
-        if parent == path:
-            break
-        path = parent
-    return path
-
-
-def _check_creatable_dir(path: str, what: str, target: str) -> None:
-    """``path`` is a writable folder or can be created as one."""
-    existing = _nearest_existing(path)
-    if not osp.isdir(existing):
-        raise InputError(
-            f'{what} {target}: {existing} is a file, not a folder')
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise InputError(f'{what} {target}: cannot write in {existing} '
-                         '(permissions or a read-only file system)')
-    # os.access answers yes for root where no file can be made (e.g. in
-    # /proc): make and remove one
-    try:
-        fd, probe = tempfile.mkstemp(prefix='.write-check-', dir=existing)
-    except OSError as exc:
-        raise InputError(f'{what} {target}: cannot write in {existing} '
-                         f'({exc.strerror or exc})') from None
-    os.close(fd)
-    os.remove(probe)
-
-
-def check_output_dir(path: str, what: str = 'output folder') -> str:
-    """Check that folder ``path`` can be written (created if needed), before
-    any long work.
-
-    Raises:
-        InputError: If ``path`` or a parent of it is a file, or the first
-            existing folder on the way is not writable.
-    """
-    path = str(path)
-    if osp.exists(path) and not osp.isdir(path):
-        raise InputError(f'{what} {path} is a file, not a folder')
-    _check_creatable_dir(path, what, path)
-    return path
-
-
-def _same_file(a: str, b: str) -> bool:
-    """Whether paths ``a`` and ``b`` name one file (links included)."""
-    try:
-        return osp.samefile(a, b)
-    except OSError:  # one of them does not exist
-        return osp.realpath(a) == osp.realpath(b)
-
-
-def check_output_file(path: str,
-                      what: str = 'output file',
-                      inputs: Sequence[Optional[str]] = ()) -> str:
-    """Check that file ``path`` can be written (its folder created if
-    needed), before any long work.
-
-    Args:
-        path (str): The file to write.
-        what (str): What it is, for messages (``'--out'``).
-        inputs (Sequence[str]): Files the tool reads; ``path`` must be none
-            of them (writing would destroy the input). ``None`` entries are
-            ignored.
-
-    Raises:
-        InputError: If ``path`` is a folder, one of ``inputs``, an existing
-            file that cannot be overwritten, or its folder cannot be created
-            or written.
-    """
-    path = str(path)
-    if osp.isdir(path):
-        raise InputError(f'{what} {path} is a folder, not a file')
-    for source in inputs:
-        if source is not None and _same_file(path, str(source)):
-            raise InputError(
-                f'{what} {path} is the input file {source}: writing it would '
-                'destroy the input; give another output file')
-    if osp.exists(path) and not os.access(path, os.W_OK):
-        raise InputError(f'{what} {path} exists and cannot be overwritten '
-                         '(permissions)')
-    _check_creatable_dir(osp.dirname(osp.abspath(path)), what, path)
-    return path
 
 
 # ---------------------------------------------------------------------------
@@ -323,12 +219,16 @@ def add_runner_arguments(parser: argparse.ArgumentParser, config_help: str,
 
 def add_cfg_options_argument(parser: argparse.ArgumentParser,
                              example: str) -> None:
-    """``--cfg-options KEY=VALUE ...`` (mmengine's ``DictAction``)."""
-    from mmengine.config import DictAction
+    """``--cfg-options KEY=VALUE ...``
+    (:class:`~custom_pose.utils.cfg_options.CfgOptionsAction`: values as
+    mmengine's ``DictAction`` reads them, inner spaces kept; a pair without
+    ``=`` is a usage error)."""
+    from custom_pose.utils.cfg_options import CfgOptionsAction
     parser.add_argument(
         '--cfg-options',
         nargs='+',
-        action=DictAction,
+        action=CfgOptionsAction,
+        metavar='KEY=VALUE',
         help=f'override config entries, e.g. {example}; data_root=DIR '
         'also moves the dataloaders that use the config\'s data_root')
 

@@ -17,7 +17,6 @@ Example (the quickstart model; ``make data`` + ``tools/train.py``)::
         --work-dir work_dirs/arena --out-json work_dirs/arena/result.json
 """
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -28,6 +27,8 @@ if str(REPO_ROOT) not in sys.path:
 
 from custom_pose.errors import CustomPoseError  # noqa: E402
 from custom_pose.utils import cli  # noqa: E402
+from custom_pose.utils.atomic_io import (atomic_write,  # noqa: E402
+                                         write_json_atomic)
 
 PROG = 'arena_tracking.py'
 
@@ -62,6 +63,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='the frame --render draws (default: '
                         '%(default)s)')
     cli.add_device_argument(parser)
+    cli.add_overwrite_argument(parser)
     args = parser.parse_args(argv)
     if args.render and not 0 <= args.render_frame < args.frames:
         parser.error(f'--render-frame {args.render_frame} is not in the '
@@ -74,12 +76,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     cli.check_input_file(args.config, 'pose config file')
     cli.check_input_file(args.checkpoint, 'checkpoint file')
-    cli.check_output_dir(args.work_dir, '--work-dir')
-    for path, what in ((args.out_json, '--out-json'),
-                       (args.render, '--render')):
-        if path:
-            cli.check_output_file(path, what)
-    import cv2
+    inputs = [('the checkpoint', args.checkpoint)]
+    inputs += cli.config_inputs(args.config)
+    cli.check_outputs([('--work-dir', args.work_dir, cli.Folder()),
+                       ('--out-json', args.out_json, cli.JSON_REPORT),
+                       ('--render', args.render, cli.IMAGE)],
+                      inputs, overwrite=args.overwrite)
 
     from custom_pose.apis import (PoseDrawer, TopdownBatchInferencer,
                                   draw_tracked_instances, init_pose_model)
@@ -101,14 +103,24 @@ def main(argv: Optional[List[str]] = None) -> int:
         image = render_arena_frame(
             result, args.render_frame,
             lambda img, inst: draw_tracked_instances(img, inst, drawer))
-        if not cv2.imwrite(args.render, image):
-            raise CustomPoseError(f'could not write {args.render}')
+        write_image(args.render, image)
         del result['two_animal_instances'], result['two_animal_video']
     print('\n'.join(render_arena_report(result)))
     if args.out_json:
-        with open(args.out_json, 'w') as f:
-            json.dump(result, f, indent=1, default=float)
+        write_json_atomic(args.out_json, result, default=float)
     return 0
+
+
+def write_image(path: str, image) -> None:
+    """Write ``image`` (H, W, 3) uint8 BGR to ``path`` all-or-nothing, in
+    the format of its suffix."""
+    import cv2
+    ok, data = cv2.imencode(Path(path).suffix or '.png', image)
+    if not ok:
+        raise CustomPoseError(f'could not encode an image for {path}: give '
+                              'a .png or .jpg file')
+    with atomic_write(path, 'wb') as f:
+        f.write(data.tobytes())
 
 
 if __name__ == '__main__':

@@ -282,8 +282,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     from custom_pose.benchmark import (check_docs, load_report,
                                        render_markdown, run_benchmark,
                                        write_docs)
-    from custom_pose.utils.cli import fail
+    from custom_pose.errors import CustomPoseError
+    from custom_pose.utils.cli import check_output_dir, fail
     try:
+        if not args.from_json:  # no report file replaces an input
+            ckpts = [c.split('=', 1)[-1] for c in args.checkpoints or ()]
+            check_output_dir(
+                args.out_dir, '--out-dir',
+                [('the configs folder', args.config_dir),
+                 ('the video checkpoint', args.video_checkpoint)] +
+                [('a checkpoint of --checkpoints', c) for c in ckpts],
+                writes=('benchmark.json', 'benchmark.md'))
         if args.update_docs:  # before a run of up to an hour, not after it
             check_docs(args.docs_file, args.update_docs)
         if args.from_json:
@@ -299,7 +308,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.update_docs:
             write_docs(report, args.docs_file, args.update_docs)
             print(f'updated: {args.docs_file} and {args.update_docs}')
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, CustomPoseError) as exc:
         fail(prog, str(exc))
     if not args.from_json:
         print(f'written: {osp.join(args.out_dir, "benchmark.json")} and '

@@ -29,6 +29,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from custom_pose.errors import InputError  # noqa: E402
 from custom_pose.utils import cli  # noqa: E402
+from custom_pose.utils.atomic_io import write_json_atomic  # noqa: E402
 
 PROG = 'box_mode_error.py'
 MODES = dict(auto='auto', **{'full-frame': 'start'}, track='track')
@@ -55,6 +56,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='frame rate of the video written')
     parser.add_argument('--out-json', help='also write the figures here')
     cli.add_device_argument(parser)
+    cli.add_overwrite_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -96,7 +98,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     for what, path in (('config', args.config),
                        ('checkpoint', args.checkpoint)):
         cli.check_input_file(path, f'{what} file')
-    cli.check_output_dir(args.work_dir, '--work-dir')
+    inputs = [('the checkpoint', args.checkpoint), ('the labels',
+                                                     args.labels)]
+    inputs += cli.config_inputs(args.config)
+    cli.check_outputs(
+        [('--work-dir', args.work_dir, cli.Folder(('labelled_frames.mp4', ))),
+         ('--out-json', args.out_json, cli.JSON_REPORT)],
+        inputs, overwrite=args.overwrite)
     from custom_pose.apis import run_video
     from custom_pose.tracking import TrackingOptions
     from custom_pose.tracking.evaluation import keypoint_errors
@@ -139,9 +147,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if 'auto' in rows and rows['auto']['decision']:
         print(f'{PROG}: auto: {rows["auto"]["decision"]["reason"]}')
     if args.out_json:
-        with open(args.out_json, 'w') as f:
-            json.dump(dict(frames=len(paths), keypoint_names=names,
-                           modes=rows), f, indent=1)
+        write_json_atomic(args.out_json, dict(
+            frames=len(paths), keypoint_names=names, modes=rows))
     return 0
 
 

@@ -27,7 +27,6 @@ Example::
     python tools/analysis_tools/hourglass_design_study.py --threads 2
 """
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -159,6 +158,13 @@ def main(argv: Optional[List[str]] = None) -> dict:
         fail(prog, '--paths: BN folding (fuse) is for inference only')
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    from custom_pose.errors import InputError
+    from custom_pose.utils.cli import check_output_dir
+    try:
+        check_output_dir(args.out_dir, '--out-dir',
+                         [('the configs folder', args.config_dir)])
+    except InputError as err:
+        fail(prog, str(err))
 
     try:
         ctx = bm.BenchmarkContext(
@@ -209,9 +215,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
         designs=list(rows.values()))
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / 'hourglass_study.json').write_text(json.dumps(report, indent=2))
+    from custom_pose.utils.atomic_io import (write_json_atomic,
+                                             write_text_atomic)
+    write_json_atomic(str(out / 'hourglass_study.json'), report, indent=2)
     md = render_markdown(report)
-    (out / 'hourglass_study.md').write_text(md)
+    write_text_atomic(str(out / 'hourglass_study.md'), md)
     print(md)
     return report
 

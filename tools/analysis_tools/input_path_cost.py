@@ -8,7 +8,6 @@ Example (synthetic images of Animal-Pose's typical size, 500x375)::
     python tools/analysis_tools/input_path_cost.py --generate 64 --image-size 500 375
 """
 import argparse
-import json
 import os.path as osp
 import sys
 import tempfile
@@ -17,6 +16,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+from custom_pose.utils import cli  # noqa: E402
+from custom_pose.utils.atomic_io import write_json_atomic  # noqa: E402
 
 PROG = 'input_path_cost.py'
 
@@ -41,9 +43,11 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--out', help='write the figures as JSON here')
+    cli.add_overwrite_argument(parser)
     return parser.parse_args(argv)
 
 
+@cli.one_line_errors(PROG)
 def main(argv=None):
     args = parse_args(argv)
     from custom_pose.utils.cli import fail
@@ -51,6 +55,11 @@ def main(argv=None):
     for path in (args.stock_config, args.gpuaug_config):
         if not osp.isfile(path):
             fail(PROG, f'config file not found: {path}')
+    cli.check_outputs(
+        [('--out', args.out, cli.JSON_REPORT)],
+        [('the stock config', args.stock_config),
+         ('the gpuaug config', args.gpuaug_config),
+         ('the data root', args.data_root)], overwrite=args.overwrite)
     with tempfile.TemporaryDirectory() as tmp:
         data_root = args.data_root
         if args.generate:
@@ -76,9 +85,8 @@ def main(argv=None):
         print(f"{name:<16}{row['samples_per_s']:>12.1f}"
               f"{row['ms_per_sample']:>12.2f}")
     if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(dict(results, setup=setup), f, indent=2)
+        write_json_atomic(args.out, dict(results, setup=setup), indent=2)
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

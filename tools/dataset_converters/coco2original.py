@@ -21,6 +21,17 @@ from custom_pose.utils import cli
 PROG = 'coco2original.py'
 
 
+def _is_original(path: str) -> bool:
+    data = cli.read_small_json(path)
+    return cli.is_annotation_json(data) and isinstance(data['images'], dict)
+
+
+#: The output: an existing original-format file is replaced, another file
+#: (e.g. a COCO file) only with --overwrite.
+ORIGINAL_JSON = cli.OutputKind('an original-format Animal-Pose file',
+                               ('.json', ), _is_original)
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -30,6 +41,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('output', help='original-format json to write')
     parser.add_argument(
         '--indent', type=int, default=None, help='JSON indentation')
+    cli.add_overwrite_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -39,7 +51,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     from custom_pose.datasets.animalpose_coco import coco_to_original
     from custom_pose.datasets.file_io import dump_json, load_json
     cli.check_input_file(args.input, 'input file')
-    cli.check_output_file(args.output, 'output file', inputs=[args.input])
+    cli.check_output_file(args.output, 'output file', inputs=[args.input],
+                          kind=ORIGINAL_JSON, overwrite=args.overwrite)
     original = coco_to_original(load_json(args.input), args.input)
     dump_json(original, args.output, indent=args.indent)
     print(f'{PROG}: wrote {args.output}: {len(original["images"])} images, '

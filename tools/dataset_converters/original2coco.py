@@ -30,6 +30,16 @@ from custom_pose.utils import cli
 PROG = 'original2coco.py'
 
 
+def _is_coco(path: str) -> bool:
+    data = cli.read_small_json(path)
+    return cli.is_annotation_json(data) and isinstance(data['images'], list)
+
+
+#: The output: an existing COCO file is replaced, another file (e.g. an
+#: original-format keypoints.json) only with --overwrite.
+COCO_JSON = cli.OutputKind('a COCO keypoint file', ('.json', ), _is_coco)
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -61,6 +71,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'excludes --split')
     parser.add_argument(
         '--indent', type=int, default=None, help='JSON indentation')
+    cli.add_overwrite_argument(parser)
     args = parser.parse_args(argv)
     if not 0.0 < args.split_ratio < 1.0:
         parser.error(f'--split-ratio must be in (0, 1), got {args.split_ratio}')
@@ -92,7 +103,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.split_file is not None:
         cli.check_input_file(args.split_file, '--split-file')
     cli.check_output_file(args.output, 'output file',
-                          inputs=[args.input, args.split_file])
+                          inputs=[args.input, args.split_file],
+                          kind=COCO_JSON, overwrite=args.overwrite)
     annots = load_original(args.input)
     cat_ids = (
         annots.category_ids(args.categories) if args.categories else None)

@@ -20,10 +20,18 @@ import warnings
 # mmengine 0.10 imports pkg_resources, which warns on every start
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
 
+from custom_pose.utils import cli  # noqa: E402
+
+PROG = 'pytorch2onnx.py'
+#: What --output holds: an existing .onnx file is replaced, any other file
+#: only with --overwrite.
+ONNX_MODEL = cli.OutputKind('an ONNX model', ('.onnx', ))
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     from custom_pose.deploy import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
     parser = argparse.ArgumentParser(
+        prog=PROG,
         description='Export a top-down pose model to ONNX (input: '
         'normalised crops, output: heatmaps) and check it with onnxruntime.')
     parser.add_argument('config', help='pose model config file')
@@ -51,6 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         'check accepts (default 0.1)')
     parser.add_argument('--device', default='cpu',
                         help='device of the PyTorch model (default cpu)')
+    cli.add_overwrite_argument(parser)
     args = parser.parse_args(argv)
     if not MIN_OPSET <= args.opset <= MAX_OPSET:
         parser.error(f'--opset must be from {MIN_OPSET} to {MAX_OPSET}, got '
@@ -63,6 +72,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+@cli.one_line_errors(PROG)
 def main(argv=None) -> int:
     args = parse_args(argv)
     from custom_pose.apis import CheckpointError, ModelConfigError
@@ -74,6 +84,11 @@ def main(argv=None) -> int:
         if not osp.isfile(path):
             fail(args.prog, f'{what} file not found: {path}')
     try:
+        # before the (slow) model loading: --output is no input
+        cli.check_outputs(
+            [('--output', args.output, ONNX_MODEL)],
+            [('the checkpoint', args.checkpoint)] + cli.config_inputs(
+                args.config), overwrite=args.overwrite)
         result = pytorch2onnx(
             args.config, args.checkpoint, args.output,
             dynamic_batch=args.dynamic_batch, opset=args.opset,

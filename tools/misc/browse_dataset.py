@@ -117,7 +117,10 @@ def _dataset_cfg(args: argparse.Namespace) -> dict:
 @cli.one_line_errors(PROG)
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    cli.check_output_dir(args.output_dir, '--output-dir')
+    inputs = [('the config', args.config), ('the data root', args.data_root)]
+    if args.config:
+        inputs += cli.config_inputs(args.config)
+    cli.check_output_dir(args.output_dir, '--output-dir', inputs)
 
     import cv2
     import numpy as np

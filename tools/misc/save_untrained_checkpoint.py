@@ -30,16 +30,37 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--seed', type=int, default=0, help='random seed (default: 0)')
     cli.add_cfg_options_argument(parser, "data_root=DIR")
+    cli.add_overwrite_argument(parser)
     return parser.parse_args(argv)
+
+
+#: The output: an existing .pth is replaced, another file only with
+#: --overwrite.
+CHECKPOINT = cli.OutputKind('a checkpoint', ('.pth', ))
 
 
 @cli.one_line_errors(PROG)
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     from custom_pose.apis import save_untrained_checkpoint
-    cli.check_output_file(args.out, 'output file', inputs=[args.config])
+    from custom_pose.utils.atomic_io import (commit_temp_path,
+                                             discard_temp_path,
+                                             named_os_error,
+                                             reserve_temp_path)
+    cli.check_input_file(args.config, 'config file')
     cfg = cli.load_config(args.config, args.cfg_options)
-    save_untrained_checkpoint(cfg, args.out, seed=args.seed)
+    cli.check_output_file(args.out, 'output file',
+                          inputs=cli.config_inputs(cfg, args.config),
+                          kind=CHECKPOINT, overwrite=args.overwrite)
+    # all-or-nothing: saved beside the target, then renamed over it
+    tmp = reserve_temp_path(args.out, suffix='.tmp.pth')
+    try:
+        save_untrained_checkpoint(cfg, tmp, seed=args.seed)
+        commit_temp_path(tmp, args.out)
+    except OSError as exc:
+        raise named_os_error(exc, args.out) from None
+    finally:
+        discard_temp_path(tmp)
     print(f'{PROG}: wrote {args.out} (seed {args.seed})')
     return 0
 
