@@ -62,6 +62,15 @@ median ``fill`` of the frame the keypoints spanned);
 ``keypoints`` are smoothed (equal to ``keypoints_raw`` with ``--smooth
 none``).
 
+The outputs are whole or absent: the video is written under a temporary
+name beside it (``.vis_clip.mp4.<random>.tmp.mp4``) and renamed when it is
+finished (also after Ctrl-C; removed after an error); the JSON is written
+at the end, and while the demo runs the frames done so far are written
+every 100 frames or 5 seconds to ``vis_clip.partial.json`` (the same
+layout, with ``"partial": true``; removed when the JSON is written), which
+a killed run leaves behind. Numbers that JSON cannot hold (NaN) are
+written as ``null``.
+
 Exit status: 0 on success (also when q/Esc closes the window early), 1 for
 a bad input (missing/unreadable video, missing or incompatible checkpoint,
 keypoint-count mismatch; one ``<prog>: error: ...`` line), 2 for bad
@@ -130,6 +139,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         cli.check_input_file(args.onnx, 'ONNX model file')
     if args.out_video_root:
         cli.check_output_dir(args.out_video_root, '--out-video-root')
+        from custom_pose.apis.video_loop import video_outputs
+        inputs = [args.video_path, args.pose_config, args.pose_checkpoint,
+                  args.onnx]
+        for path in video_outputs(args.video_path, args.out_video_root,
+                                  args.save_predictions):
+            cli.check_output_file(path, '--out-video-root output', inputs)
 
     from custom_pose.apis import run_video
     stats = run_video(

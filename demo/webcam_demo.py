@@ -38,9 +38,12 @@ leaves it entirely unchanged. The output video has the input's size and
 frame rate.
 
 Stop with q or Esc in the window (``--show``) or Ctrl-C; the output video
-is finalised either way, and a summary (frames, mean FPS, detections per
-class, mean stage latencies) is printed. It is also printed when a video
-file ends.
+is finalised either way (it is written under a temporary name beside
+``--out-video-file`` and renamed when finished, or removed after an error;
+``--out-json`` is written at the end, and the frames done so far every 100
+frames or 5 seconds to its ``.partial.json``; no output may be an input),
+and a summary (frames, mean FPS, detections per class, mean stage
+latencies) is printed. It is also printed when a video file ends.
 
 Nothing is downloaded: the checkpoints are required local files. The loop
 is :func:`custom_pose.apis.run_live`.
@@ -162,10 +165,24 @@ def _check_paths(args: argparse.Namespace) -> None:
             raise InputError(f'--cam-id {cam}: neither a camera index nor '
                              'an existing video file')
         cli.check_input_file(cam, 'video file')
+    # no output may be an input (writing it would destroy the input) or
+    # the other output
+    inputs = [args.det_config, args.det_checkpoint, args.animal_pose_config,
+              args.animal_pose_checkpoint, args.human_pose_config,
+              args.human_pose_checkpoint, args.onnx]
+    if parse_camera_id(args.cam_id) is None:
+        inputs.append(str(args.cam_id).strip())
     if args.out_video_file:
-        cli.check_output_file(args.out_video_file, '--out-video-file')
+        cli.check_output_file(args.out_video_file, '--out-video-file',
+                              inputs)
     if args.out_json:
-        cli.check_output_file(args.out_json, '--out-json')
+        from custom_pose.apis.predictions_file import partial_path
+        for path in (args.out_json, partial_path(args.out_json)):
+            cli.check_output_file(path, '--out-json', inputs)
+            if args.out_video_file and osp.abspath(path) == osp.abspath(
+                    args.out_video_file):
+                raise InputError(f'--out-json {path} is also '
+                                 '--out-video-file: give two different files')
 
 
 @cli.one_line_errors(PROG)

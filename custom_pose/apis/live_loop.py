@@ -33,8 +33,9 @@ from custom_pose.evaluation.metrics.keypoint_utils import keypoint_names
 from .detector import DetectorInferencer, init_detector_model
 from .loading import check_device
 from .loop_parts import (TrackedFrameOutput, decide_from_first_frames,
-                         load_pose_estimator, video_io, write_predictions)
+                         load_pose_estimator, video_io)
 from .video import open_video_source
+from .predictions_file import PredictionsFile
 from .visualize import draw_bboxes, draw_text_panel
 
 __all__ = [
@@ -252,10 +253,13 @@ def run_live(source: str,
         kpt_thr (float): Keypoint score threshold for drawing.
         radius (int): Keypoint radius in pixels.
         thickness (int): Skeleton link thickness in pixels.
-        out_video (str, optional): Write the shown frames to this file.
+        out_video (str, optional): Write the shown frames to this file
+            (whole or not at all: see :class:`~custom_pose.apis.VideoSink`).
         out_json (str, optional): Write the animal poses of every frame
             (track id, box and its source, raw and smoothed keypoints) to
-            this file, in the layout of the video demo's predictions.
+            this file, in the layout of the video demo's predictions; the
+            frames so far also go to its ``.partial.json`` while the loop
+            runs (:class:`~custom_pose.apis.predictions_file.PredictionsFile`).
         device (str, optional): Defaults to CUDA if available, else CPU.
         show (bool): Show the frames in a window.
         overlay (bool): Draw the FPS/latency overlay.
@@ -353,6 +357,10 @@ def run_live(source: str,
         return bboxes[sel]
 
     smoother = tracking.smoother(info.fps)
+    predictions = None if out_json is None else PredictionsFile(
+        out_json, info.name, animal_config, animal_checkpoint, video,
+        keypoint_names(animal.model.dataset_meta, animal.num_keypoints),
+        backend=backend, onnx=onnx)
     num_frames = 0
     stopped_by = 'camera stopped' if info.is_camera else 'end of video'
     with video_io(video, out_video, show, window_name or info.name, warn,
@@ -440,16 +448,19 @@ def run_live(source: str,
                     stopped_by = 'q/Esc'
                     quit_requested = True
                     break
+                if predictions is not None:  # frames so far, now and then
+                    predictions.update(output.records, tracking)
             if not quit_requested:
                 emit(smoother.flush())
         except KeyboardInterrupt:
-            stopped_by = 'Ctrl-C'
+            stopped_by = 'Ctrl-C'  # the video and JSON keep the frames done
+        except BaseException:
+            if sink is not None:
+                sink.abort()  # no partial video at out_video
+            raise
     elapsed = time.perf_counter() - start
-    if out_json is not None:
-        write_predictions(
-            out_json, info.name, animal_config, animal_checkpoint, video,
-            keypoint_names(animal.model.dataset_meta, animal.num_keypoints),
-            output.records, backend=backend, onnx=onnx, tracking=tracking)
+    if predictions is not None:
+        predictions.save(output.records, tracking)
     return LiveRunStats(
         source=info.name,
         frames=num_frames,
@@ -462,7 +473,7 @@ def run_live(source: str,
         pose_instances=dict(pose_counts),
         mean_latency_ms={s: timer.mean_ms(s) for s in STAGES},
         bbox_thr=bbox_thr,
-        out_video=out_video,
+        out_video=out_video if sink is not None and sink.committed else None,
         frames_written=sink.frames_written if sink is not None else 0,
         size=info.size,
         source_fps=info.fps,

@@ -3,14 +3,11 @@
 :func:`~custom_pose.apis.run_live`) share: loading a pose model for a
 backend (:func:`load_pose_estimator`), the reader / writer / window of a
 loop (:func:`video_io`), the batch that fits in memory
-(:func:`fit_batch_size`), the first frames that decide the box mode
-(:func:`decide_from_first_frames`), and the output of tracked frames
-(:class:`TrackedFrameOutput`, :func:`write_predictions`).
+(:func:`fit_batch_size`, :func:`available_memory`: from :mod:`.memory`),
+the first frames that decide the box mode (:func:`decide_from_first_frames`),
+and the output of tracked frames (:class:`TrackedFrameOutput`).
 """
 import contextlib
-import json
-import os
-import os.path as osp
 from typing import (Any, Callable, Iterator, List, Optional, Sequence,
                     Tuple)
 
@@ -18,6 +15,7 @@ import numpy as np
 
 from custom_pose.errors import CustomPoseError, InputError, ModelConfigError
 from .loading import init_pose_model
+from .memory import available_memory, fit_batch_size
 from .topdown import TopdownBatchInferencer
 from .video import Display, ThreadedFrameReader, VideoSink, VideoSource
 from .visualize import PoseDrawer, draw_tracked_instances
@@ -25,8 +23,7 @@ from .visualize import PoseDrawer, draw_tracked_instances
 __all__ = [
     'BACKENDS', 'load_pose_estimator', 'video_io', 'available_memory',
     'fit_batch_size', 'first_packets', 'decide_from_first_frames',
-    'TrackedFrameOutput',
-    'write_predictions'
+    'TrackedFrameOutput'
 ]
 
 #: ``--backend`` values: PyTorch, or an exported ONNX model run by
@@ -167,65 +164,6 @@ def decide_from_first_frames(
     return tracking, first
 
 
-def available_memory() -> Optional[int]:
-    """Bytes of memory available to new allocations (Linux's
-    ``MemAvailable``), ``None`` where unknown."""
-    try:
-        with open('/proc/meminfo') as f:
-            for line in f:
-                if line.startswith('MemAvailable:'):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
-    except (AttributeError, OSError, ValueError):
-        return None
-
-
-#: Decoded frames a loop holds per frame of its batch: the batch itself and
-#: the reader's queue of two batches.
-FRAMES_PER_BATCH_SLOT = 3
-
-
-def fit_batch_size(batch_size: int,
-                   frame_size: Tuple[int, int],
-                   available: Optional[int] = None,
-                   share: float = 0.25) -> Tuple[int, Optional[str]]:
-    """The largest batch up to ``batch_size`` whose decoded frames fit in
-    ``share`` of the available memory.
-
-    A loop holds :data:`FRAMES_PER_BATCH_SLOT` decoded BGR frames per
-    frame of its batch (``--batch-size 100000`` on a 720p clip would hold
-    about 800 GB).
-
-    Args:
-        batch_size (int): The batch asked for.
-        frame_size (tuple[int, int]): ``(width, height)`` of the frames.
-        available (int, optional): Bytes available; ``None``: measured
-            (:func:`available_memory`; no limit where unknown).
-        share (float): Part of the available memory the frames may take.
-
-    Returns:
-        tuple: The batch to use and, when it is smaller, a warning saying
-        why.
-    """
-    if available is None:
-        available = available_memory()
-    if available is None:
-        return batch_size, None
-    w, h = frame_size
-    per_frame = FRAMES_PER_BATCH_SLOT * w * h * 3
-    limit = max(1, int(share * available) // max(per_frame, 1))
-    if batch_size <= limit:
-        return batch_size, None
-    gib = 1024**3
-    return limit, (
-        f'--batch-size {batch_size} would hold '
-        f'{batch_size * per_frame / gib:.1f} GiB of {w}x{h} frames; using '
-        f'{limit} ({share:.0%} of the {available / gib:.1f} GiB available)')
-
-
 class TrackedFrameOutput:
     """Draw each frame's tracked poses, write the frame, keep its JSON
     record and show it.
@@ -276,41 +214,3 @@ class TrackedFrameOutput:
         if self.display.show(frame):
             self.quit_requested = True
         return self.quit_requested
-
-
-def write_predictions(path: str,
-                      video: str,
-                      config: str,
-                      checkpoint: str,
-                      source: VideoSource,
-                      keypoint_names: List[str],
-                      frames: List[dict],
-                      backend: str = 'pytorch',
-                      onnx: Optional[str] = None,
-                      tracking: Optional[Any] = None) -> None:
-    """The predictions JSON of a demo loop (layout in the full-frame demo's
-    docstring): the source, the model, the backend, the tracking options
-    (``tracking.to_dict()``), the frames that did not decode and the
-    per-frame instances."""
-    info = source.info
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    data = dict(
-        video=osp.abspath(video) if osp.exists(video) else video,
-        config=osp.abspath(config),
-        checkpoint=osp.abspath(checkpoint),
-        fps=info.fps,
-        width=info.width,
-        height=info.height,
-        num_frames=len(frames),
-        num_keypoints=len(keypoint_names),
-        keypoint_names=keypoint_names,
-        bbox_format='xyxy',
-        backend=backend,
-        onnx=osp.abspath(onnx) if onnx else None,
-        tracking=tracking.to_dict() if tracking is not None else None,
-        frames_decoded=source.frames_decoded,
-        undecodable_frames=list(source.undecodable),
-        frames=frames)
-    with open(path, 'w') as f:
-        json.dump(data, f)
-

@@ -24,6 +24,8 @@ import cv2
 import numpy as np
 
 from custom_pose.errors import CustomPoseError
+from custom_pose.utils.atomic_io import (TEMP_SUFFIX, commit_temp_path,
+                                         discard_temp_path, reserve_temp_path)
 from .frame_reader import FramePacket, ThreadedFrameReader
 from .opencv_quiet import quiet_native_stderr, silence_opencv_log
 
@@ -307,17 +309,30 @@ def open_video_source(source: Union[str, int]) -> VideoSource:
 
 
 class VideoSink:
-    """Write BGR frames to a video file with OpenCV (FourCC ``mp4v``).
+    """Write BGR frames to a video file with OpenCV (FourCC ``mp4v``), whole
+    or not at all.
 
+    The frames go to a temporary file beside ``path``
+    (``.<name>.<random>.tmp<ext>``: the extension stays last, so OpenCV
+    picks the container by it); :meth:`close` finalises it, checks that it
+    reads back with every frame (a full disk or a file-size limit leaves a
+    file OpenCV cannot open, and OpenCV's writer does not report it) and
+    renames it to ``path``. :meth:`abort` (and leaving the ``with`` block on
+    an error other than Ctrl-C) removes it, leaving ``path`` as it was.
     Creates the parent directory. Every frame must have the size given at
-    construction. Use as a context manager, or call :meth:`close`, to
-    finalise the file.
+    construction.
 
     Args:
         path (str): Output file (``.mp4``).
         fps (float): Frame rate.
         size (tuple[int, int]): Frame ``(width, height)``.
         fourcc (str): Four-character codec code. Defaults to ``'mp4v'``.
+
+    Attributes:
+        temp_path (str, optional): The file being written, until
+            :meth:`close` or :meth:`abort`.
+        committed (bool): :meth:`close` wrote ``path`` (``False`` for a
+            video without frames: no file is written).
 
     Raises:
         VideoSourceError: If OpenCV cannot open the file for writing.
@@ -331,11 +346,15 @@ class VideoSink:
         self.path = path
         self.size = (int(size[0]), int(size[1]))
         self.frames_written = 0
-        parent = osp.dirname(osp.abspath(path))
-        os.makedirs(parent, exist_ok=True)
-        self._writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc),
-                                       float(fps), self.size)
+        self.committed = False
+        ext = osp.splitext(path)[1]
+        self.temp_path: Optional[str] = reserve_temp_path(
+            path, suffix=TEMP_SUFFIX + ext)
+        self._writer = cv2.VideoWriter(
+            self.temp_path, cv2.VideoWriter_fourcc(*fourcc), float(fps),
+            self.size)
         if not self._writer.isOpened():
+            self.abort()
             raise VideoSourceError(
                 f'cannot write video {path} (FourCC {fourcc!r}, '
                 f'{self.size[0]}x{self.size[1]} at {fps:g} fps)')
@@ -349,17 +368,62 @@ class VideoSink:
         self._writer.write(frame)
         self.frames_written += 1
 
+    def _reads_back(self) -> bool:
+        """Whether the finalised temporary file opens and holds every
+        frame written (where the container reports a count)."""
+        silence_opencv_log()
+        with quiet_native_stderr():
+            cap = cv2.VideoCapture(self.temp_path)
+            try:
+                if not cap.isOpened():
+                    return False
+                count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+                return count <= 0 or count == self.frames_written
+            finally:
+                cap.release()
+
     def close(self) -> None:
-        """Finalise the file. Idempotent."""
+        """Finalise the file and rename it to :attr:`path` (no file for a
+        video without frames). Idempotent.
+
+        Raises:
+            VideoSourceError: The file written does not read back (a full
+                disk, a file-size limit); it is removed.
+        """
+        if self._writer is None:
+            return
+        self._writer.release()
+        self._writer = None
+        if self.frames_written == 0:
+            self.abort()
+            return
+        if not self._reads_back():
+            self.abort()
+            raise VideoSourceError(
+                f'cannot write video {self.path}: the {self.frames_written} '
+                'frames written do not read back (a full disk or a file-size '
+                'limit?); no video was written')
+        commit_temp_path(self.temp_path, self.path)
+        self.temp_path = None
+        self.committed = True
+
+    def abort(self) -> None:
+        """Stop writing and remove the temporary file; :attr:`path` is left
+        as it was. Idempotent."""
         if self._writer is not None:
             self._writer.release()
             self._writer = None
+        discard_temp_path(self.temp_path)
+        self.temp_path = None
 
     def __enter__(self) -> 'VideoSink':
         return self
 
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc_info) -> None:
+        if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
+            self.close()  # Ctrl-C: the frames so far make a whole video
+        else:
+            self.abort()
 
 
 def display_available() -> bool:

@@ -24,11 +24,29 @@ from custom_pose.errors import InputError
 from custom_pose.evaluation.metrics.keypoint_utils import keypoint_names
 from .loading import check_device
 from .loop_parts import (TrackedFrameOutput, decide_from_first_frames,
-                         fit_batch_size, load_pose_estimator, video_io,
-                         write_predictions)
+                         fit_batch_size, load_pose_estimator, video_io)
+from .predictions_file import PredictionsFile, partial_path
 from .video import open_video_file
 
-__all__ = ['VideoRunStats', 'run_video']
+__all__ = [
+    'VideoRunStats', 'PredictionsFile', 'partial_path', 'video_outputs',
+    'run_video'
+]
+
+
+def video_outputs(video_path: str, out_video_root: Optional[str],
+                  save_predictions: bool = False) -> List[str]:
+    """The files :func:`run_video` writes: ``vis_<video stem>.mp4`` in
+    ``out_video_root`` and, with ``save_predictions``, ``vis_<video
+    stem>.json`` and (while it runs) ``vis_<video stem>.partial.json``
+    (none without ``out_video_root``)."""
+    if not out_video_root:
+        return []
+    stem = osp.splitext(osp.basename(video_path))[0]
+    base = osp.join(out_video_root, f'vis_{stem}')
+    if not save_predictions:
+        return [base + '.mp4']
+    return [base + '.mp4', base + '.json', partial_path(base + '.json')]
 
 
 @dataclass
@@ -44,7 +62,8 @@ class VideoRunStats:
         interrupted (bool): Ctrl-C stopped the loop (the outputs hold the
             frames done so far).
         quit_requested (bool): q/Esc closed the window.
-        out_video (str, optional): The video written.
+        out_video (str, optional): The video written (``None`` when no
+            frame was: no file is left).
         out_json (str, optional): The predictions written.
         backend (str): ``'pytorch'`` or ``'onnxruntime'``.
         batch_size (int): Frames per forward pass used (see
@@ -115,6 +134,13 @@ def run_video(config: str,
     by frame. Ctrl-C in the frame loop finalises what was written and
     returns with ``interrupted=True``.
 
+    The outputs are whole or absent: the video is written to a temporary
+    file beside it and renamed when finalised (removed on an error, see
+    :class:`~custom_pose.apis.VideoSink`); the JSON is written at the end,
+    and while the loop runs the frames done so far go to
+    ``vis_<video stem>.partial.json`` (:class:`PredictionsFile`), which a
+    killed run leaves behind.
+
     Args:
         config (str): Pose model config.
         checkpoint (str): Its checkpoint (local file).
@@ -166,9 +192,6 @@ def run_video(config: str,
     source = open_video_file(video_path)
     try:
         info = source.info
-        batch_size, batch_note = fit_batch_size(batch_size, info.size)
-        if batch_note and warn is not None:
-            warn(batch_note)
         tracking.check(info.size)
         device = check_device(device)
         if device.startswith('cuda') and backend == 'pytorch':
@@ -179,17 +202,22 @@ def run_video(config: str,
             fuse_conv_bn=fuse_conv_bn, channels_last=channels_last, amp=amp,
             kpt_thr=kpt_thr, radius=radius, thickness=thickness,
             backend=backend, onnx=onnx)
+        # what a frame takes, measured on the model, caps the batch
+        batch_size, batch_note = fit_batch_size(
+            batch_size, info.size, inferencer=inferencer)
+        if batch_note and warn is not None:
+            warn(batch_note)
     except BaseException:
         source.release()
         raise
     meta = inferencer.model.dataset_meta
     smoother = tracking.smoother(info.fps)
-    stem = osp.splitext(osp.basename(video_path))[0]
-    out_video = out_json = None
-    if out_video_root:
-        out_video = osp.join(out_video_root, f'vis_{stem}.mp4')
-        if save_predictions:
-            out_json = osp.join(out_video_root, f'vis_{stem}.json')
+    outputs = video_outputs(video_path, out_video_root, save_predictions)
+    out_video, out_json = (outputs + [None, None])[:2]
+    predictions = None if out_json is None else PredictionsFile(
+        out_json, video_path, config, checkpoint, source,
+        keypoint_names(meta, inferencer.num_keypoints), backend=backend,
+        onnx=onnx)
 
     interrupted = False
     smooth_s = 0.0
@@ -241,6 +269,8 @@ def run_video(config: str,
                 smooth_s += time.perf_counter() - t0
                 bar.update(len(batch))
                 output(released)
+                if predictions is not None:
+                    predictions.update(output.records, tracking)
 
             batch = []
             for packet in itertools.chain(first, iter(reader.get, None)):
@@ -258,7 +288,11 @@ def run_video(config: str,
                 smooth_s += time.perf_counter() - t0
                 output(released)
         except KeyboardInterrupt:
-            interrupted = True
+            interrupted = True  # the video and JSON keep the frames done
+        except BaseException:
+            if sink is not None:
+                sink.abort()  # no partial video at out_video
+            raise
         finally:
             if bar is not None:
                 bar.close()
@@ -266,11 +300,8 @@ def run_video(config: str,
     stage_ms = video.mean_ms() if video is not None else {}
     stage_ms['smoothing'] = 1000.0 * smooth_s / max(
         1, video.num_frames if video is not None else 0)
-    if out_json is not None:
-        write_predictions(
-            out_json, video_path, config, checkpoint, source,
-            keypoint_names(meta, inferencer.num_keypoints), output.records,
-            backend=backend, onnx=onnx, tracking=tracking)
+    if predictions is not None:
+        predictions.save(output.records, tracking)
     return VideoRunStats(
         frames_read=reader.frames_read,
         frames_done=output.frames,
@@ -279,7 +310,7 @@ def run_video(config: str,
         device=device,
         interrupted=interrupted,
         quit_requested=output.quit_requested,
-        out_video=out_video,
+        out_video=out_video if sink is not None and sink.committed else None,
         out_json=out_json,
         backend=backend,
         batch_size=batch_size,

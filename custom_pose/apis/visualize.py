@@ -10,10 +10,13 @@ least ``kpt_thr``, a link when both ends are and both lie inside the image.
 Frames are drawn on in place, with no colour conversion: colours are turned
 into BGR once.
 """
+import math
 from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+
+from custom_pose.errors import InputError
 
 __all__ = [
     'PoseDrawer', 'draw_bboxes', 'draw_text_panel', 'track_color',
@@ -25,6 +28,9 @@ Color = Tuple[int, int, int]
 #: BGR colours used where the metainfo has none.
 DEFAULT_KEYPOINT_COLOR: Color = (0, 255, 0)
 DEFAULT_LINK_COLOR: Color = (255, 128, 0)
+#: The largest keypoint radius and link thickness, pixels (OpenCV refuses
+#: thicknesses above 32767).
+MAX_DRAW_SIZE = 1000
 
 
 def _bgr_colors(colors, count: int, default: Color,
@@ -51,8 +57,10 @@ class PoseDrawer:
             ``skeleton_link_colors`` (any may be missing: then default
             colours / no skeleton).
         num_keypoints (int): K, the number of keypoints the model predicts.
-        radius (int): Keypoint radius in pixels. Defaults to 4.
-        thickness (int): Link thickness in pixels. Defaults to 1.
+        radius (int): Keypoint radius in pixels (0 to
+            :data:`MAX_DRAW_SIZE`). Defaults to 4.
+        thickness (int): Link thickness in pixels (1 to
+            :data:`MAX_DRAW_SIZE`). Defaults to 1.
         kpt_thr (float): Minimum score of a drawn keypoint. Defaults to 0.3.
 
     Raises:
@@ -66,9 +74,13 @@ class PoseDrawer:
                  thickness: int = 1,
                  kpt_thr: float = 0.3) -> None:
         meta = dataset_meta or {}
-        if radius < 0 or thickness < 1:
-            raise ValueError(f'radius must be >= 0 and thickness >= 1, got '
-                             f'radius={radius}, thickness={thickness}')
+        if not (0 <= radius <= MAX_DRAW_SIZE and
+                1 <= thickness <= MAX_DRAW_SIZE) or \
+                not math.isfinite(float(kpt_thr)):
+            raise InputError(
+                f'radius must be in [0, {MAX_DRAW_SIZE}], thickness in [1, '
+                f'{MAX_DRAW_SIZE}] (pixels) and kpt_thr a finite number, got '
+                f'radius={radius}, thickness={thickness}, kpt_thr={kpt_thr}')
         self.num_keypoints = int(num_keypoints)
         self.radius = int(radius)
         self.thickness = int(thickness)

@@ -9,8 +9,9 @@ import numpy as np
 
 from .box_mode import (BOX_MODES, DEFAULT_AUTO_FILL, DEFAULT_AUTO_FRAMES,
                        BoxModeDecision, decide_box_mode, detector_decision)
-from .propagation import DEFAULT_SEARCH_SCALES, BoxPropagator, Detector
-from .smoothing import KeypointSmoother, build_smoother
+from .propagation import (DEFAULT_SEARCH_SCALES, BoxPropagator, Detector,
+                          check_roi, check_search_scales)
+from .smoothing import KeypointSmoother, build_smoother, check_number
 from .tracker import PoseTracker
 from .video_tracker import PoseFn, VideoPoseTracker
 
@@ -56,6 +57,11 @@ class TrackingOptions:
         smooth_params (dict): The smoother's parameters.
         box_decision (BoxModeDecision, optional): What ``'auto'`` chose
             (set by :meth:`decide`).
+
+    Raises:
+        InputError: A value that is not a finite number in its range (a
+            ``ValueError``), a ROI that is not a box, smoother parameters
+            :func:`~custom_pose.tracking.build_smoother` refuses.
     """
     track_box: bool = False
     box_mode: str = 'auto'
@@ -90,6 +96,18 @@ class TrackingOptions:
         if self.auto_frames < 1:
             raise ValueError(
                 f'auto_frames must be >= 1, got {self.auto_frames}')
+        if self.roi is not None:
+            self.roi = check_roi(self.roi)
+        self.search_scales = check_search_scales(self.search_scales)
+        check_number('enlarge', self.enlarge, minimum=1)
+        for name in ('min_mean_score', 'kpt_thr', 'init_track_thr'):
+            check_number(name, getattr(self, name))
+        for name in ('max_age', 'redetect_interval'):
+            check_number(name, getattr(self, name), minimum=0, integer=True)
+        check_number('max_search_poses', self.max_search_poses, minimum=1,
+                     integer=True)
+        build_smoother(self.smooth, kpt_thr=self.kpt_thr,
+                       **self.smooth_params)  # checks the parameters
 
     @property
     def mode(self) -> Optional[str]:

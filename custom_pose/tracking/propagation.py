@@ -22,10 +22,13 @@ from custom_pose.errors import InputError
 
 from .boxes import (bbox_from_keypoints, box_iou, clip_bbox, parse_roi,
                     search_windows)
+from .checks import (MIN_SEARCH_SCALE, check_number, check_roi,
+                     check_search_scales)
 
 __all__ = [
-    'START_SOURCES', 'DEFAULT_SEARCH_SCALES', 'parse_roi', 'clip_bbox',
-    'bbox_from_keypoints', 'box_iou', 'search_windows', 'BoxPropagator'
+    'START_SOURCES', 'DEFAULT_SEARCH_SCALES', 'MIN_SEARCH_SCALE', 'parse_roi',
+    'check_roi', 'check_search_scales', 'clip_bbox', 'bbox_from_keypoints',
+    'box_iou', 'search_windows', 'BoxPropagator'
 ]
 
 #: Where the first box comes from (and the fallback when a pose is lost).
@@ -119,8 +122,9 @@ class BoxPropagator:
             start box's shorter side, searched when there is no pose to
             follow, with the ROI (a user's box around the animal) but
             instead of the whole frame (in which a small animal is a few
-            pixels of the model input; scale 1 adds it); empty (the
-            default): the start box alone. Not with a detector.
+            pixels of the model input; scale 1 adds it), each in
+            [:data:`MIN_SEARCH_SCALE`, 1]; empty (the default): the start
+            box alone. Not with a detector.
         max_shrink (float): A box propagated from a pose that was itself
             estimated in a propagated box keeps at least ``1 - max_shrink``
             of that box's width and height: a crop that cut off part of the
@@ -170,15 +174,14 @@ class BoxPropagator:
             raise ValueError("start='roi' needs roi=(x1, y1, x2, y2)")
         if start == 'detector' and detector is None:
             raise ValueError("start='detector' needs a detector")
-        if enlarge < 1:
-            raise ValueError(f'enlarge must be >= 1, got {enlarge}')
-        if redetect_interval < 0:
-            raise ValueError(
-                f'redetect_interval must be >= 0, got {redetect_interval}')
-        search_scales = tuple(float(v) for v in search_scales)
-        if any(not 0 < v <= 1 for v in search_scales):
-            raise ValueError('search_scales must lie in (0, 1] (fractions '
-                             f'of the start box), got {search_scales}')
+        if roi is not None:
+            roi = check_roi(roi)
+        check_number('enlarge', enlarge, minimum=1)
+        check_number('kpt_thr', kpt_thr)
+        check_number('min_mean_score', min_mean_score)
+        check_number('redetect_interval', redetect_interval, minimum=0,
+                     integer=True)
+        search_scales = check_search_scales(search_scales)
         if not 0 <= max_shrink < 1:
             raise ValueError(f'max_shrink must be in [0, 1), got {max_shrink}')
         if max_shift < 0 or max_coast < 0:

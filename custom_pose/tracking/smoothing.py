@@ -25,6 +25,11 @@ filters nor is changed (its raw position is kept); the windowed methods
 interpolate across it linearly from the labelled frames around it.
 Every method keeps the raw keypoints next to the smoothed ones
 (:class:`~custom_pose.tracking.PoseInstance`).
+
+Every parameter must be a finite number (:func:`check_number`); the
+windowed methods reach at most :data:`MAX_LAG` frames to each side
+(``window_length <= 2 * MAX_LAG + 1``, ``truncate * sigma <= MAX_LAG``):
+they hold that many frames (with their images, in the demos) back.
 """
 import math
 from collections import deque
@@ -32,11 +37,14 @@ from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from custom_pose.errors import InputError
+from .checks import check_number
 from .instances import PoseInstance
 
 __all__ = [
-    'SMOOTH_METHODS', 'SMOOTH_PARAMS', 'OFFLINE_METHODS', 'OneEuroFilter', 'smooth_keypoints',
-    'KeypointSmoother', 'OneEuroSmoother', 'WindowSmoother', 'build_smoother'
+    'SMOOTH_METHODS', 'SMOOTH_PARAMS', 'OFFLINE_METHODS', 'MAX_LAG',
+    'check_number', 'OneEuroFilter', 'smooth_keypoints', 'KeypointSmoother',
+    'OneEuroSmoother', 'WindowSmoother', 'build_smoother'
 ]
 
 #: The parameters of each method (``--smooth-param NAME=VALUE``) and their
@@ -52,6 +60,11 @@ SMOOTH_METHODS = tuple(SMOOTH_PARAMS)
 
 #: Methods that need future frames (files only, not cameras).
 OFFLINE_METHODS = ('savgol', 'gaussian')
+
+#: Frames a windowed smoother reaches to each side, at most (5 s at 30
+#: frames/s): ``savgol``'s ``window_length // 2``, ``gaussian``'s
+#: ``ceil(truncate * sigma)``.
+MAX_LAG = 150
 
 #: ``(payload, instances)`` of one frame, as the smoothers hand them back.
 Released = Tuple[Any, List[PoseInstance]]
@@ -72,10 +85,9 @@ class OneEuroFilter:
                  min_cutoff: float = 1.0,
                  beta: float = 0.1,
                  d_cutoff: float = 1.0) -> None:
-        if min_cutoff <= 0 or d_cutoff <= 0 or beta < 0:
-            raise ValueError('OneEuroFilter needs min_cutoff > 0, d_cutoff > '
-                             f'0 and beta >= 0, got {min_cutoff}, {d_cutoff}, '
-                             f'{beta}')
+        check_number('min_cutoff', min_cutoff, above=0)
+        check_number('beta', beta, minimum=0)
+        check_number('d_cutoff', d_cutoff, above=0)
         self.min_cutoff = float(min_cutoff)
         self.beta = float(beta)
         self.d_cutoff = float(d_cutoff)
@@ -168,13 +180,15 @@ def smooth_keypoints(keypoints: np.ndarray,
     if method not in ('savgol', 'gaussian'):
         raise ValueError(f"method must be 'savgol' or 'gaussian', got "
                          f'{method!r}')
+    check_number('kpt_thr', kpt_thr)
+    if method == 'savgol':
+        window_length, polyorder = _check_savgol(window_length, polyorder)
+    else:
+        _check_gaussian(sigma, truncate)
     raw = np.asarray(keypoints, np.float64)
     n = len(raw)
     valid = np.asarray(scores).reshape(raw.shape[:2]) > kpt_thr
     if method == 'savgol':
-        if window_length % 2 == 0 or polyorder >= window_length:
-            raise ValueError('savgol needs an odd window_length > polyorder, '
-                             f'got {window_length}, {polyorder}')
         window = min(window_length, n if n % 2 else n - 1)
         if window <= polyorder:
             return raw.copy()
@@ -193,6 +207,43 @@ def smooth_keypoints(keypoints: np.ndarray,
                                      truncate=truncate)
     keep = valid & usable[None]
     return np.where(keep[..., None], smoothed, raw)
+
+
+def _check_savgol(window_length: Any, polyorder: Any) -> Tuple[int, int]:
+    """``(window_length, polyorder)`` checked: whole numbers, the window
+    odd, at least 3, above ``polyorder`` and at most ``2 * MAX_LAG + 1``.
+
+    Raises:
+        InputError: Where they are not.
+    """
+    window_length = check_number('window_length', window_length, minimum=3,
+                                 maximum=2 * MAX_LAG + 1, integer=True)
+    polyorder = check_number('polyorder', polyorder, minimum=0,
+                             integer=True)
+    if window_length % 2 == 0 or polyorder >= window_length:
+        raise InputError('savgol needs an odd window_length > polyorder, '
+                         f'got window_length={window_length}, '
+                         f'polyorder={polyorder}')
+    return window_length, polyorder
+
+
+def _check_gaussian(sigma: Any, truncate: Any) -> int:
+    """The lag of a Gaussian of ``sigma`` frames cut at ``truncate`` sigmas,
+    ``ceil(truncate * sigma)``, checked: both finite and > 0, the lag at
+    most :data:`MAX_LAG` frames.
+
+    Raises:
+        InputError: Where they are not.
+    """
+    sigma = check_number('sigma', sigma, above=0)
+    truncate = check_number('truncate', truncate, above=0)
+    reach = float(truncate) * float(sigma)
+    if reach > MAX_LAG:
+        raise InputError(
+            f'sigma={sigma:g}: the Gaussian reaches truncate * sigma = '
+            f'{reach:g} frames to each side (truncate={truncate:g}); at most '
+            f'{MAX_LAG} frames, so sigma <= {MAX_LAG / truncate:g}')
+    return int(math.ceil(reach))
 
 
 def _track_key(inst: PoseInstance, index: int) -> int:
@@ -249,8 +300,9 @@ class OneEuroSmoother(KeypointSmoother):
                  beta: float = 0.1,
                  d_cutoff: float = 1.0,
                  forget_after: float = 10.0) -> None:
-        if fps <= 0:
-            raise ValueError(f'fps must be > 0, got {fps}')
+        check_number('fps', fps, above=0)
+        check_number('kpt_thr', kpt_thr)
+        check_number('forget_after', forget_after, above=0)
         OneEuroFilter(min_cutoff, beta, d_cutoff)  # checks the parameters
         self.fps = float(fps)
         self.kpt_thr = float(kpt_thr)
@@ -312,18 +364,12 @@ class WindowSmoother(KeypointSmoother):
                  polyorder: int = 3,
                  sigma: float = 1.5,
                  truncate: float = 3.0) -> None:
+        check_number('kpt_thr', kpt_thr)
         if method == 'savgol':
-            if window_length < 3 or window_length % 2 == 0 or \
-                    not 0 <= polyorder < window_length:
-                raise ValueError(
-                    'savgol needs an odd window_length >= 3 and 0 <= '
-                    f'polyorder < window_length, got {window_length}, '
-                    f'{polyorder}')
+            window_length, polyorder = _check_savgol(window_length, polyorder)
             self.lag = window_length // 2
         elif method == 'gaussian':
-            if sigma <= 0 or truncate <= 0:
-                raise ValueError('gaussian needs sigma > 0 and truncate > 0')
-            self.lag = int(math.ceil(truncate * sigma))
+            self.lag = _check_gaussian(sigma, truncate)
         else:
             raise ValueError(f"method must be 'savgol' or 'gaussian', got "
                              f'{method!r}')
@@ -398,7 +444,7 @@ def build_smoother(method: str,
         unknown = sorted(set(params) - set(SMOOTH_PARAMS[method]))
         if unknown:
             known = ', '.join(SMOOTH_PARAMS[method]) or 'none'
-            raise ValueError(f'--smooth {method} has no parameter '
+            raise InputError(f'smooth={method!r} has no parameter '
                              f'{", ".join(unknown)} (its parameters: '
                              f'{known})')
     if method == 'none':
@@ -407,5 +453,5 @@ def build_smoother(method: str,
         return OneEuroSmoother(fps=fps, kpt_thr=kpt_thr, **params)
     if method in OFFLINE_METHODS:
         return WindowSmoother(method, kpt_thr=kpt_thr, **params)
-    raise ValueError(f'--smooth must be one of {", ".join(SMOOTH_METHODS)}, '
+    raise InputError(f'smooth must be one of {", ".join(SMOOTH_METHODS)}, '
                      f'got {method!r}')

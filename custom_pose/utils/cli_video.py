@@ -16,6 +16,7 @@
   ``--backend`` and ``--onnx``.
 """
 import argparse
+import math
 import sys
 from typing import Any, Dict
 
@@ -49,10 +50,12 @@ def add_drawing_arguments(parser: argparse.ArgumentParser) -> None:
         '--kpt-thr', '--kpt_thr', type=float, default=0.3,
         help='keypoint score threshold for drawing')
     parser.add_argument(
-        '--radius', type=int, default=4, help='keypoint radius in pixels')
+        '--radius', type=int, default=4,
+        help='keypoint radius in pixels, 0 to 1000 (default %(default)s)')
     parser.add_argument(
         '--thickness', type=int, default=1,
-        help='skeleton link thickness in pixels')
+        help='skeleton link thickness in pixels, 1 to 1000 (default '
+        '%(default)s)')
 
 
 def check_drawing_arguments(parser: argparse.ArgumentParser,
@@ -61,8 +64,12 @@ def check_drawing_arguments(parser: argparse.ArgumentParser,
     errors, exit status 2)."""
     if not 0.0 <= args.kpt_thr <= 1.0:
         parser.error(f'--kpt-thr must be in [0, 1], got {args.kpt_thr}')
-    if args.radius < 0 or args.thickness < 1:
-        parser.error('--radius must be >= 0 and --thickness >= 1')
+    from custom_pose.apis.visualize import MAX_DRAW_SIZE
+    if not (0 <= args.radius <= MAX_DRAW_SIZE
+            and 1 <= args.thickness <= MAX_DRAW_SIZE):
+        parser.error(f'--radius must be in [0, {MAX_DRAW_SIZE}] and '
+                     f'--thickness in [1, {MAX_DRAW_SIZE}] (pixels), got '
+                     f'{args.radius} and {args.thickness}')
 
 
 def add_inference_path_arguments(parser: argparse.ArgumentParser,
@@ -125,6 +132,8 @@ def add_tracking_arguments(parser: argparse.ArgumentParser,
     ``docs/tracking_and_onnx.md``). ``detector``: the demo runs one (the
     start box and fallback unless ``--roi`` is given)."""
     from custom_pose.tracking import SMOOTH_PARAMS, TrackingOptions
+    from custom_pose.tracking.propagation import MIN_SEARCH_SCALE
+    from custom_pose.tracking.smoothing import MAX_LAG
     defaults = TrackingOptions()  # one home for the defaults
     start = 'the detector' if detector else 'the whole frame'
     fixed = box_mode_name('start', detector)
@@ -156,7 +165,8 @@ def add_tracking_arguments(parser: argparse.ArgumentParser,
     group.add_argument(
         '--roi', metavar='X1,Y1,X2,Y2', default=None,
         help=f'start box in image pixels instead of {start} (with --box-mode '
-        f'{fixed}: the box of every frame)')
+        f'{fixed}: the box of every frame): four finite numbers, 0 <= X1 < '
+        'X2, 0 <= Y1 < Y2, inside the frame')
     where = ('the ROI (--roi), and the ROI itself,' if detector else
              'the whole frame, or the ROI and the ROI itself,')
     group.add_argument(
@@ -166,11 +176,12 @@ def add_tracking_arguments(parser: argparse.ArgumentParser,
         'with square windows of these fractions of its shorter side and '
         'keep the surest pose' + ('' if detector else
                                   '; 1 adds the whole frame')
-        + '; none: no search (default %(default)s)')
+        + f'; each in [{MIN_SEARCH_SCALE:g}, 1]; none: no search (default '
+        '%(default)s)')
     group.add_argument(
         '--box-enlarge', type=float, default=defaults.enlarge, metavar='F',
-        help='propagated box = labelled keypoints\' box times F '
-        '(default %(default)s)')
+        help='propagated box = labelled keypoints\' box times F, a finite '
+        'number >= 1 (default %(default)s)')
     group.add_argument(
         '--box-min-score', type=float, default=defaults.min_mean_score,
         metavar='S',
@@ -202,7 +213,10 @@ def add_tracking_arguments(parser: argparse.ArgumentParser,
         'delay); the JSON keeps the raw keypoints too (default none)')
     group.add_argument(
         '--smooth-param', nargs='+', default=[], metavar='NAME=VALUE',
-        help=f'smoother parameters, defaults {params}')
+        help=f'smoother parameters, finite numbers, defaults {params}; '
+        f'savgol\'s window_length is at most {2 * MAX_LAG + 1} and '
+        f'gaussian\'s truncate * sigma at most {MAX_LAG} frames (what the '
+        'smoother holds back)')
 
 
 def tracking_options(parser: argparse.ArgumentParser,
@@ -213,12 +227,16 @@ def tracking_options(parser: argparse.ArgumentParser,
     ``gaussian``: they need future frames)."""
     from custom_pose.tracking import (OFFLINE_METHODS, TrackingOptions,
                                       build_smoother, parse_roi)
+    from custom_pose.tracking.propagation import MIN_SEARCH_SCALE
     roi = None
     if args.roi is not None:
         try:
             roi = tuple(float(v) for v in parse_roi(args.roi))
         except ValueError as exc:
             parser.error(str(exc))
+        if not all(math.isfinite(v) for v in roi):
+            parser.error(f'--roi {args.roi}: x1,y1,x2,y2 must be finite '
+                         'numbers (image pixels), e.g. --roi 100,50,400,300')
     scales = args.search_scales
     try:
         scales = () if scales.strip().lower() == 'none' else tuple(
@@ -226,11 +244,16 @@ def tracking_options(parser: argparse.ArgumentParser,
     except ValueError:
         parser.error(f'--search-scales {scales!r}: give fractions such as '
                      '0.5,0.35 (or none)')
-    if any(not 0 < v <= 1 for v in scales):
+    if any(not MIN_SEARCH_SCALE <= v <= 1 for v in scales):
         parser.error(f'--search-scales {args.search_scales}: each must be in '
-                     '(0, 1]')
-    if args.box_enlarge < 1:
-        parser.error(f'--box-enlarge must be >= 1, got {args.box_enlarge}')
+                     f'[{MIN_SEARCH_SCALE:g}, 1]')
+    if not (math.isfinite(args.box_enlarge) and args.box_enlarge >= 1):
+        parser.error(f'--box-enlarge must be a finite number >= 1, got '
+                     f'{args.box_enlarge}')
+    for flag, value in (('--box-min-score', args.box_min_score),
+                        ('--init-track-thr', args.init_track_thr)):
+        if not math.isfinite(value):
+            parser.error(f'{flag} must be a finite number, got {value}')
     if args.max_age < 0 or getattr(args, 'redetect_interval', 0) < 0:
         parser.error('--max-age and --redetect-interval must be >= 0')
     # argparse allowed only the demo's own names
@@ -257,18 +280,21 @@ def tracking_options(parser: argparse.ArgumentParser,
     try:
         build_smoother(args.smooth, **params)
     except (TypeError, ValueError) as exc:
+        parser.error(f'--smooth {args.smooth} --smooth-param: {exc}')
+    try:
+        return TrackingOptions(
+            box_mode=box_mode,
+            roi=roi,
+            search_scales=scales,
+            enlarge=args.box_enlarge,
+            min_mean_score=args.box_min_score,
+            max_age=args.max_age,
+            init_track_thr=args.init_track_thr,
+            redetect_interval=getattr(args, 'redetect_interval', 0),
+            smooth=args.smooth,
+            smooth_params=params)
+    except ValueError as exc:  # a value the checks above let through
         parser.error(str(exc))
-    return TrackingOptions(
-        box_mode=box_mode,
-        roi=roi,
-        search_scales=scales,
-        enlarge=args.box_enlarge,
-        min_mean_score=args.box_min_score,
-        max_age=args.max_age,
-        init_track_thr=args.init_track_thr,
-        redetect_interval=getattr(args, 'redetect_interval', 0),
-        smooth=args.smooth,
-        smooth_params=params)
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:

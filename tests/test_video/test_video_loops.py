@@ -133,7 +133,7 @@ def test_batch_size_fits_in_memory(res18_files, arena, tmp_path):
     # for the frames -> 129 frames per batch
     batch, note = fit_batch_size(100000, (1280, 720), available=4 * 1024**3)
     assert batch == 1024**3 // (3 * 1280 * 720 * 3) == 129
-    assert note == ('--batch-size 100000 would hold 772.5 GiB of 1280x720 '
+    assert note == ('batch_size=100000 would hold 772.5 GiB of 1280x720 '
                     'frames; using 129 (25% of the 4.0 GiB available)')
     assert fit_batch_size(16, (1280, 720), available=4 * 1024**3) == (16,
                                                                       None)
@@ -144,11 +144,12 @@ def test_batch_size_fits_in_memory(res18_files, arena, tmp_path):
     stats = run_video(*res18_files, arena['video'], device='cpu',
                       progress=False, batch_size=huge, show=False,
                       out_video_root=str(tmp_path), warn=warnings.append)
-    # (the available memory moves between two readings)
+    # (the available memory moves between two readings; a frame also takes
+    # what the model's forward pass measures: test_batch_memory.py)
     frames = 0.25 * available_memory() / (3 * 192 * 144 * 3)
-    assert 0.5 * frames < stats.batch_size < 2 * frames < huge
+    assert 1 < stats.batch_size < frames < huge
     assert len(warnings) == 1 and warnings[0].startswith(
-        f'--batch-size {huge} would hold')
+        f'batch_size={huge} would hold')
     assert f'; using {stats.batch_size} (25% of the' in warnings[0]
     assert stats.frames_done == 9
     # the whole frame in batches: the pose stage is timed there too
