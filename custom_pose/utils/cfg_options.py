@@ -20,22 +20,24 @@ string when the file is read, so the new value is also set on every
 one. A top-level key that the config lacks but its datasets take
 (``split=all``, ``data_prefix=images/``, ``format=coco``,
 ``category=zebra``) is set on every dataloader's dataset.
+
+:class:`CfgOptionsAction` (:mod:`.cfg_options_parsing`, re-exported here)
+parses ``--cfg-options KEY=VALUE ...``.
 """
-import ast
 import copy
 import difflib
 import inspect
-import os.path as osp
 from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional,
                     Set, Tuple, Union)
 
 from mmengine.config import Config
 
 from custom_pose.errors import CustomPoseError
+from .cfg_options_parsing import CfgOptionsAction, parse_cfg_value
 
 __all__ = [
-    'CfgOptionsError', 'check_cfg_options', 'merge_cfg_options',
-    'dataset_arguments', 'apply_top_level_dataset_keys',
+    'CfgOptionsError', 'CfgOptionsAction', 'parse_cfg_value',
+    'check_cfg_options', 'merge_cfg_options', 'dataset_arguments',
     'SHARED_DATASET_KEYS'
 ]
 
@@ -45,24 +47,6 @@ class CfgOptionsError(CustomPoseError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0])
-
-
-def _base_files(path: str, tree: ast.Module) -> List[str]:
-    """The ``_base_`` files a config names (relative to its folder)."""
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == '_base_'
-                for t in node.targets):
-            try:
-                value = ast.literal_eval(node.value)
-            except ValueError:
-                return []
-            names = [value] if isinstance(value, str) else list(value)
-            return [
-                osp.normpath(osp.join(osp.dirname(path), n)) for n in names
-                if isinstance(n, str) and not n.startswith('mmpose::')
-            ]
-    return []
 
 
 # ---------------------------------------------------------------------------
@@ -372,6 +356,22 @@ def _retarget(cfg: Config, name: str, old: str, new: str,
             dataset[name] = new
 
 
+def _replacing_dicts(cfg: Config, options: Dict[str, Any]
+                     ) -> Dict[str, Any]:
+    """``options`` with a dict value that lands on a value that is not a
+    dict (``init_cfg=None``) marked to replace it (mmengine's ``_delete_``):
+    mmengine would refuse to merge it."""
+    out = dict(options)
+    for key, value in options.items():
+        node: Any = cfg
+        for part in key.split('.'):
+            node = node.get(part) if isinstance(node, (Config, dict)) \
+                else None
+        if isinstance(value, dict) and not isinstance(node, dict):
+            out[key] = dict(value, _delete_=True)
+    return out
+
+
 def merge_cfg_options(cfg: Config, options: Dict[str, Any]) -> Config:
     """Check (:func:`check_cfg_options`) and merge ``--cfg-options``.
 
@@ -382,7 +382,9 @@ def merge_cfg_options(cfg: Config, options: Dict[str, Any]) -> Config:
     that is an argument of its datasets (:func:`dataset_arguments`:
     ``split=all``, ``data_prefix=images/``, ``format=coco``,
     ``category=zebra``) is set on every dataloader's dataset that takes
-    it, again unless a loader's own option sets it.
+    it, again unless a loader's own option sets it. A dict replaces a value
+    that is not a dict (``model.backbone.init_cfg="dict(type=...)"`` where
+    the config has ``init_cfg=None``) and merges into one that is.
 
     Returns:
         Config: ``cfg``, changed in place.
@@ -395,67 +397,10 @@ def merge_cfg_options(cfg: Config, options: Dict[str, Any]) -> Config:
     settable = dataset_arguments(cfg) - _runner_arguments() - set(cfg.keys())
     dataset_options = {key: value for key, value in options.items()
                        if key.split('.')[0] in settable}
-    cfg.merge_from_dict(options)
+    cfg.merge_from_dict(_replacing_dicts(cfg, options))
     for name, old_value in old.items():
         if name in options and isinstance(old_value, str):
             _retarget(cfg, name, old_value, cfg[name], set(options))
     for key, value in dataset_options.items():
         _set_dataset_option(cfg, key, value, set(options))
-    return cfg
-
-
-def _base_values(path: str, names: Iterable[str]) -> Dict[str, Set[str]]:
-    """The string values the ``_base_`` files of ``path`` (all of its
-    chain, not ``path`` itself) assign to ``names`` at their top level."""
-    found: Dict[str, Set[str]] = {name: set() for name in names}
-    seen: Set[str] = {path}
-    todo = _config_bases(path)
-    while todo:
-        base = todo.pop()
-        if base in seen:
-            continue
-        seen.add(base)
-        tree = _parse(base)
-        if tree is None:
-            continue
-        for node in tree.body:
-            if isinstance(node, ast.Assign) and isinstance(
-                    node.value, ast.Constant) and isinstance(
-                        node.value.value, str):
-                for target in node.targets:
-                    if isinstance(target, ast.Name) and target.id in found:
-                        found[target.id].add(node.value.value)
-        todo += _base_files(base, tree)
-    return found
-
-
-def _parse(path: str) -> Optional[ast.Module]:
-    try:
-        with open(path, encoding='utf-8') as f:
-            return ast.parse(f.read(), filename=path)
-    except (OSError, SyntaxError, UnicodeDecodeError):
-        return None
-
-
-def _config_bases(path: str) -> List[str]:
-    tree = _parse(path)
-    return _base_files(path, tree) if tree is not None else []
-
-
-def apply_top_level_dataset_keys(cfg: Config, path: str) -> Config:
-    """A config file that sets ``data_root`` (or ``ann_file``) at its top
-    level over a ``_base_`` that defined it: the dataloaders of the base
-    copied the base's string when it was read, so the new value is set
-    where a dataloader's dataset still holds the base's.
-
-    Returns:
-        Config: ``cfg``, changed in place.
-    """
-    bases = _base_values(path, SHARED_DATASET_KEYS)
-    for name, old_values in bases.items():
-        new = cfg.get(name)
-        if not isinstance(new, str):
-            continue
-        for old in old_values - {new}:
-            _retarget(cfg, name, old, new, set())
     return cfg
