@@ -155,17 +155,20 @@ def test_generator_refuses_an_existing_dataset(tmp_path, capsys):
     assert (out / 'notes.txt').read_text() == 'mine'
 
 
-def test_generator_overwrites_a_dataset_without_file_list(tmp_path):
-    """A dataset generated before the file list existed: the generator's
-    own file names are removed."""
+def test_generator_keeps_a_folder_without_file_list(tmp_path, capsys):
+    """Without its file list a folder is not the generator's: --overwrite
+    removes nothing there (tests/test_generator_overwrite.py has more)."""
     generator = load_tool('tools/make_synthetic_animalpose.py')
     out = tmp_path / 'data'
     assert _generate(generator.main, out, 3) == 0
     (out / '.synthetic_files.json').unlink()
     (out / 'images' / 'photo.jpg').write_bytes(b'mine')
-    assert _generate(generator.main, out, 1, '--overwrite') == 0
-    assert sorted(p.name for p in (out / 'images').iterdir()) == [
-        'photo.jpg', 'synth_000001.jpg']
+    before = {p: p.read_bytes() for p in out.rglob('*') if p.is_file()}
+    with pytest.raises(SystemExit):
+        _generate(generator.main, out, 1, '--overwrite')
+    assert 'has no .synthetic_files.json' in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in out.rglob('*') if p.is_file()} == \
+        before
 
 
 def test_save_untrained_checkpoint(tmp_path, capsys, blocked):

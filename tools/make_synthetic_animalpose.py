@@ -16,7 +16,10 @@ Writes ``<out-dir>/images/*.jpg``, ``<out-dir>/keypoints.json`` (format
 ground truth with track ids); ``--formats`` adds ``deeplabcut/``,
 ``deeplabcut_multi/``, ``labels.pkg.slp`` and ``coco_keypoints.json``. See
 :mod:`custom_pose.datasets.synthetic` for the formats. The same seed and
-arguments always give the same files.
+arguments always give the same files, listed with their sizes and
+SHA-256 in ``<out-dir>/.synthetic_files.json``: ``--overwrite`` removes only
+those that are unchanged, and a non-empty ``--out-dir`` without that list is
+refused.
 """
 import argparse
 import os.path as osp
@@ -138,8 +141,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--overwrite',
         action='store_true',
-        help='replace a dataset generated into --out-dir before (its files '
-        'are removed first); without it such a folder is refused')
+        help='replace a dataset generated into --out-dir before: the files '
+        'its .synthetic_files.json lists are removed first where they are '
+        'unchanged (changed ones are kept and named); without it such a '
+        'folder is refused, and so is, always, a non-empty folder without '
+        'that list')
     return parser.parse_args(argv)
 
 
@@ -167,7 +173,8 @@ def main(argv=None) -> int:
             jpeg_quality=args.jpeg_quality,
             formats=args.formats,
             progress=not args.no_progress,
-            overwrite=args.overwrite)
+            overwrite=args.overwrite,
+            warn=lambda msg: sys.stderr.write(f'{PROG}: warning: {msg}\n'))
     except CustomPoseError:  # an output folder holding a dataset
         raise
     except ValueError as err:  # argument values the generator refuses

@@ -31,7 +31,9 @@ One module per step:
   and the DeepLabCut / SLEAP / COCO projects);
 - :mod:`.keypoint_sets`: the keypoint sets of those projects and the
   derived keypoints (``spine_mid``);
-- :mod:`.generate`: the dataset, :func:`generate_synthetic_animalpose`.
+- :mod:`.generate`: the dataset, :func:`generate_synthetic_animalpose`;
+- :mod:`.manifest`: the list of the files a run wrote (sizes, SHA-256),
+  and what ``overwrite`` may remove.
 
 Determinism: all randomness comes from :class:`numpy.random.Generator`
 instances seeded from ``seed`` (image ``i`` uses ``default_rng([seed, 0,

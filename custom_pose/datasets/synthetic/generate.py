@@ -5,83 +5,47 @@ Image ``i`` is rendered by :func:`~.render.render_scene` from
 ``default_rng([seed, 1])`` and the arena clip by
 :func:`~.clip.make_arena_clip` from ``default_rng([seed, 2])``; no global
 RNG and no clock is used, so the same call always writes byte-identical
-files (see :mod:`.formats`).
+files (see :mod:`.formats`). What a run wrote is listed, with sizes and
+checksums, in ``out_dir/.synthetic_files.json`` (:mod:`.manifest`).
 """
-import glob
-import json
 import os
 import os.path as osp
 import time
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+import warnings
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from custom_pose.errors import InputError
-from custom_pose.utils.atomic_io import write_text_atomic
 from .animal import CATEGORY_IDS, check_categories
 from .clip import make_arena_clip, make_clip
-from .formats import (check_formats, write_animalpose_keypoints, write_jpeg,
-                      write_keypoint_formats)
+from .formats import (LAYOUTS, check_formats, write_animalpose_keypoints,
+                      write_jpeg, write_keypoint_formats)
 from .keypoint_sets import derive_keypoints
+from .manifest import MANIFEST_NAME, all_files, take_out_dir, write_manifest
 from .render import (check_max_animals, check_prob, check_size,
                      render_scene)
 
-
-#: The list of the files a run wrote (relative paths), in its ``out_dir``.
-MANIFEST_NAME = '.synthetic_files.json'
-
-#: What a run wrote before runs kept :data:`MANIFEST_NAME`.
-_LEGACY_FILES = ('keypoints.json', 'clip.mp4', 'clip_keypoints.json',
-                 osp.join('images', 'synth_*.jpg'))
+__all__ = ['generate_synthetic_animalpose', 'MANIFEST_NAME']
 
 
-def _all_files(out_dir: str) -> Set[str]:
-    """Every file under ``out_dir``, relative to it."""
-    found = set()
-    for root, _, files in os.walk(out_dir):
-        found.update(
-            osp.relpath(osp.join(root, f), out_dir) for f in files)
-    return found
-
-
-def _owned_files(out_dir: str) -> List[str]:
-    """The files an earlier run wrote into ``out_dir`` (its manifest, or the
-    names the generator uses), relative to it."""
-    manifest = osp.join(out_dir, MANIFEST_NAME)
-    if osp.isfile(manifest):
-        with open(manifest, encoding='utf-8') as f:
-            listed = json.load(f)
-        owned = [p for p in listed if osp.isfile(osp.join(out_dir, p))]
-        return sorted(owned + [MANIFEST_NAME])
-    owned = []
-    for pattern in _LEGACY_FILES:
-        owned += [
-            osp.relpath(p, out_dir)
-            for p in glob.glob(osp.join(glob.escape(out_dir), pattern))
-        ]
-    return sorted(owned)
-
-
-def _take_out_dir(out_dir: str, overwrite: bool) -> Set[str]:
-    """Refuse an ``out_dir`` that holds a dataset (unless ``overwrite``:
-    then remove the files the generator wrote there); create it.
-
-    Returns:
-        set[str]: The files left in it (not the generator's).
-    """
-    owned = _owned_files(out_dir) if osp.isdir(out_dir) else []
-    if owned and not overwrite:
-        listed = ', '.join(owned[:3]) + (
-            f', ... ({len(owned)} files)' if len(owned) > 3 else '')
-        raise InputError(
-            f'{out_dir} already holds a generated dataset ({listed}); '
-            'replace it with --overwrite (overwrite=True), which first '
-            'removes the files the generator wrote there, or write to '
-            'another folder')
-    for rel in owned:
-        os.remove(osp.join(out_dir, rel))
-    os.makedirs(osp.join(out_dir, 'images'), exist_ok=True)
-    return _all_files(out_dir)
+def _will_write(num_images: int, formats: Sequence[str], with_clip: bool,
+                with_arena_clip: bool) -> Callable[[str], bool]:
+    """Whether a run with these arguments writes a path (relative to
+    ``out_dir``; anything under a DeepLabCut project's folder counts)."""
+    names = {osp.join('images', f'synth_{i:06d}.jpg')
+             for i in range(1, num_images + 1)}
+    folders = []
+    for fmt in formats:
+        layout = LAYOUTS[fmt]
+        if fmt in ('deeplabcut', 'deeplabcut_multi'):
+            folders.append(osp.dirname(layout) + os.sep)
+        else:
+            names.add(layout)
+    if with_clip:
+        names |= {'clip.mp4', 'clip_keypoints.json'}
+    if with_arena_clip:
+        names |= {'arena_clip.mp4', 'arena_clip_keypoints.json'}
+    return lambda rel: rel in names or rel.startswith(tuple(folders))
 
 
 def generate_synthetic_animalpose(out_dir: str,
@@ -103,19 +67,24 @@ def generate_synthetic_animalpose(out_dir: str,
                                   jpeg_quality: int = 95,
                                   formats: Sequence[str] = ('animalpose', ),
                                   progress: bool = False,
-                                  overwrite: bool = False) -> dict:
+                                  overwrite: bool = False,
+                                  warn: Optional[Callable[[str], None]] = None
+                                  ) -> dict:
     """Generate a synthetic Animal-Pose dataset in the original format, and
     from the same images and ground truth DeepLabCut, SLEAP and COCO
     projects of their own keypoints.
 
     Image ``i`` (id ``i + 1``, file ``images/synth_{id:06d}.jpg``) depends
     only on ``(seed, i)`` and the arguments, so the same call always gives
-    byte-identical files. ``out_dir`` must not hold a generated dataset
-    already, unless ``overwrite``: then the files the earlier run wrote
-    (listed in ``out_dir/.synthetic_files.json``; before that file existed,
-    ``keypoints.json``, ``images/synth_*.jpg``, ``clip.mp4`` and
-    ``clip_keypoints.json``) are removed first, so no stale image remains.
-    Other files in ``out_dir`` are left alone.
+    byte-identical files. ``out_dir`` must be new, empty, or hold a
+    generated dataset (its ``.synthetic_files.json`` lists the files the
+    run wrote, with sizes and SHA-256); that one is refused unless
+    ``overwrite``: then the listed files inside ``out_dir`` that are
+    unchanged are removed first, so no stale image remains. Listed files
+    that changed since (or lie outside ``out_dir``) are kept and named in
+    one ``warn`` line; other files in ``out_dir`` are left alone, and a run
+    that would write over a file it may not remove is refused before
+    anything is removed (see :func:`~.manifest.take_out_dir`).
 
     Args:
         out_dir (str): Output directory (created if missing).
@@ -150,6 +119,9 @@ def generate_synthetic_animalpose(out_dir: str,
             :class:`ProgressBar`).
         overwrite (bool): Replace a dataset generated into ``out_dir``
             before. Defaults to False.
+        warn (Callable[[str], None], optional): Takes the one line naming
+            the listed files ``overwrite`` kept. Defaults to
+            ``warnings.warn``.
 
     Returns:
         dict: Summary with ``out_dir``, ``keypoints_file`` (None without
@@ -162,7 +134,9 @@ def generate_synthetic_animalpose(out_dir: str,
 
     Raises:
         InputError: ``out_dir`` holds a generated dataset and ``overwrite``
-            is False.
+            is False; it is not empty and holds no file list; its file list
+            is not valid; or the run would write over a file it may not
+            remove.
         ValueError: An invalid argument, or ``'sleap'`` without the
             sleap-io package (checked before anything is written).
     """
@@ -183,7 +157,10 @@ def generate_synthetic_animalpose(out_dir: str,
     own_keypoints = any(f != 'animalpose' for f in formats)
 
     img_dir = osp.join(out_dir, 'images')
-    others = _take_out_dir(out_dir, overwrite)
+    others = take_out_dir(
+        out_dir, overwrite,
+        _will_write(num_images, formats, with_clip, with_arena_clip),
+        warn or (lambda msg: warnings.warn(msg, UserWarning, stacklevel=3)))
     bar = None
     if progress:
         from mmengine.utils import ProgressBar
@@ -234,9 +211,7 @@ def generate_synthetic_animalpose(out_dir: str,
             fps=clip_fps,
             image_size=arena_size,
             categories=names)
-    write_text_atomic(
-        osp.join(out_dir, MANIFEST_NAME),
-        json.dumps(sorted(_all_files(out_dir) - others), indent=0) + '\n')
+    write_manifest(out_dir, all_files(out_dir) - others)
     return dict(
         out_dir=out_dir,
         keypoints_file=kpt_file,
