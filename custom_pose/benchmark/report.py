@@ -12,6 +12,7 @@ import os.path as osp
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from custom_pose.utils.atomic_io import write_text_atomic
 from .sections import SECTIONS, section_number
 from .sections.base import BUSY_FLAG
 from .specs import MIN_TRAIN_GRAD_COSINE
@@ -211,8 +212,8 @@ def replace_marked_block(path: str, start: str, end: str, body: str) -> None:
     check_marked_block(path, start, end)
     text = Path(path).read_text()
     at_start, at_end = text.find(start), text.find(end)
-    Path(path).write_text(text[:at_start + len(start)] + '\n' + body +
-                          text[at_end:])
+    write_text_atomic(path, text[:at_start + len(start)] + '\n' + body +
+                      text[at_end:])
 
 
 def check_docs(docs_file: str, readme_file: Optional[str] = None) -> None:

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
+from custom_pose.utils.atomic_io import write_text_atomic
 from .context import BenchmarkContext, Options
 from .report import render_markdown, summarize_sections
 from .sections import SECTIONS, default_sections
@@ -132,6 +133,7 @@ def _run(opts: Options, command: str) -> dict:
     report['load_avg_end'] = _load_avg()
     report['summary'] = summarize_sections(report['sections'])
     out = Path(opts.out_dir)
-    (out / 'benchmark.json').write_text(json.dumps(report, indent=1))
-    (out / 'benchmark.md').write_text(render_markdown(report))
+    write_text_atomic(str(out / 'benchmark.json'),
+                      json.dumps(report, indent=1))
+    write_text_atomic(str(out / 'benchmark.md'), render_markdown(report))
     return report
