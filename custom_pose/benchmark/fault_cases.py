@@ -21,14 +21,17 @@ from .fault_probe import (CFG, DEMO, ONNX, PY, RES50, ROOT, TEST, TRAIN,
 
 
 # ---------------------------------------------------------------- data loss
-def _resume_keeps(p: Probe, name: str, resume: List[str]) -> Result:
-    before = snapshot(p.exp1)
+def _resume_keeps(p: Probe, source: str, name: str,
+                  resume: List[str]) -> Result:
+    """Resume into work dir ``name``; run folder ``source`` must keep every
+    file as it was."""
+    before = snapshot(source)
     wd = p.p('wd', name)
     if resume == ['--resume']:
-        shutil.copytree(p.exp1, wd)
+        shutil.copytree(source, wd)
     r = run([TRAIN, CFG, '--work-dir', wd] + resume + p.opts + p.schedule +
             ['train_cfg.max_epochs=5'])
-    after = snapshot(p.exp1)
+    after = snapshot(source)
     lost = sorted(set(before) - set(after))
     return Result(before == after and no_traceback(r),
                   f'removed {lost}' if lost else error_line(r) or f'rc={r.rc}')
@@ -36,12 +39,14 @@ def _resume_keeps(p: Probe, name: str, resume: List[str]) -> Result:
 
 @case('data loss', 'resume a copied work dir')
 def _(p):
-    return _resume_keeps(p, 'exp2', ['--resume'])
+    return _resume_keeps(p, p.exp1, 'exp2', ['--resume'])
 
 
 @case('data loss', '--resume another dir\'s best_*.pth')
 def _(p):
-    return _resume_keeps(p, 'exp3', ['--resume', p.best()])
+    source = p.run_copy('exp1_b')
+    return _resume_keeps(p, source, 'exp3',
+                         ['--resume', p.checkpoint(source, 'best_')])
 
 
 def _refuse_output(p: Probe, cmd: List[str], target: str) -> Result:

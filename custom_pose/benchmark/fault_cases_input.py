@@ -21,7 +21,7 @@ from .fault_probe import (CFG, DEMO, PY, ROOT, TEST, TRAIN, Result, case,
 @case('silently wrong', '--resume a checkpoint with 4 KB of random bytes')
 def _(p):
     bad = p.p('damaged.pth')
-    shutil.copy(p.last(), bad)
+    shutil.copy(p.checkpoint(p.p('exp1_as_trained'), 'epoch_'), bad)
     size = osp.getsize(bad)
     with open(bad, 'r+b') as f:
         f.seek(size // 2)
@@ -34,7 +34,8 @@ def _(p):
 @case('silently wrong', '--resume best_*.pth (no optimizer state)')
 def _(p):
     r = run([TRAIN, CFG, '--work-dir', p.p('wd', 'best'), '--resume',
-             p.best()] + p.opts + p.schedule + ['train_cfg.max_epochs=3'])
+             p.checkpoint(p.run_copy('exp1_c'), 'best_')] + p.opts +
+            p.schedule + ['train_cfg.max_epochs=3'])
     said = 'optimizer' in (r.out + r.err).lower()
     return Result(said and no_traceback(r), error_line(r) or f'rc={r.rc}')
 
@@ -196,7 +197,7 @@ def _(p):
 @case('unclear', '--resume a finished run')
 def _(p):
     r = run([TRAIN, CFG, '--work-dir', p.exp1, '--resume'] + p.opts +
-            p.schedule + ['train_cfg.max_epochs=2'])
+            p.schedule + ['train_cfg.max_epochs=1'])
     return Result(r.rc == 0 and 'finished' in (r.out + r.err).lower(),
                   f'rc={r.rc}')
 

@@ -152,17 +152,21 @@ def crafted_pickle(path: str, marker: str) -> None:
 
 
 class Probe:
-    """The shared files of the cases, made once in ``work_dir``."""
+    """The shared files of the cases, made once in ``work_dir``: a
+    synthetic dataset, an untrained checkpoint and a 1-epoch training run
+    (``exp1``: ``epoch_1.pth`` and its best checkpoint)."""
 
     def __init__(self, work_dir: str):
         self.w = work_dir
         self.data = osp.join(work_dir, 'data')
         self.opts = ['--cfg-options', f'data_root={self.data}/']
         self.exp1 = osp.join(work_dir, 'wd', 'exp1')
-        # a schedule that learns in a few epochs and a continuous best
-        # metric, so that a resumed run writes a new best checkpoint
+        # a schedule that learns from the first epoch (8 steps of 8
+        # images) and a continuous best metric, so that a resumed run
+        # writes a new best checkpoint
         self.schedule = [
             'param_scheduler=[]', 'optim_wrapper.optimizer.lr=0.003',
+            'train_dataloader.batch_size=8',
             'default_hooks.checkpoint.save_best=EPE',
             'default_hooks.checkpoint.rule=less', 'train_cfg.val_interval=1']
 
@@ -172,14 +176,13 @@ class Probe:
     def setup(self) -> None:
         os.makedirs(self.w, exist_ok=True)
         steps = [
-            [GEN, '--out-dir', self.data, '--num-images', '16',
+            [GEN, '--out-dir', self.data, '--num-images', '64',
              '--image-size', '96', '96', '--clip-frames', '240',
              '--no-progress'],
             ['tools/misc/save_untrained_checkpoint.py', CFG,
              self.p('model.pth')] + self.opts,
             [TRAIN, CFG, '--work-dir', self.exp1] + self.opts +
-            self.schedule + ['train_cfg.max_epochs=2',
-                             'default_hooks.checkpoint.interval=1'],
+            self.schedule + ['train_cfg.max_epochs=1'],
         ]
         for cmd in steps:
             r = run(cmd, timeout=900)
@@ -187,6 +190,7 @@ class Probe:
                 raise CustomPoseError(
                     f'fault probe: setup step {cmd[0]} failed: '
                     f'{error_line(r)}')
+        shutil.copytree(self.exp1, self.p('exp1_as_trained'))
         with open(self.p('config.py'), 'w') as f:
             f.write(f'_base_ = [{CFG!r}]\n')
         shutil.copy(osp.join(self.data, 'clip.mp4'), self.p('clip.mp4'))
@@ -198,13 +202,18 @@ class Probe:
         (shutil.copytree if osp.isdir(path) else shutil.copy)(path, out)
         return out
 
-    def last(self) -> str:
-        with open(osp.join(self.exp1, 'last_checkpoint')) as f:
-            return f.read().strip()
+    def run_copy(self, name: str) -> str:
+        """A copy of the training run as setup left it, for a case that
+        may change it (``exp1`` itself may have lost files to an earlier
+        case)."""
+        return self.copy(self.p('exp1_as_trained'), osp.join('wd', name))
 
-    def best(self) -> str:
-        return next(osp.join(self.exp1, f) for f in sorted(
-            os.listdir(self.exp1)) if f.startswith('best_'))
+    @staticmethod
+    def checkpoint(run_dir: str, prefix: str) -> str:
+        """The checkpoint of ``run_dir`` whose name starts with
+        ``prefix`` (``'best_'``, ``'epoch_'``)."""
+        return next(osp.join(run_dir, f) for f in sorted(os.listdir(run_dir))
+                    if f.startswith(prefix))
 
 
 def generate(p: Probe, out: str, *extra: str) -> Run:
