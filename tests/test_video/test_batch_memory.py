@@ -64,12 +64,14 @@ def _run_demo(args, cwd, **env):
 
 def test_video_demo_batch_stays_within_memory_budget(res18_files, clips,
                                                      tmp_path):
-    """``--batch-size 100000`` with 400 MiB available: the batch the demo
+    """``--batch-size 100000`` with 800 MiB available: the batch the demo
     uses, from the measured per-frame memory, keeps the process's peak RSS
-    within a quarter of it (100 MiB) over the baseline, a ``--batch-size
+    within a quarter of it (200 MiB) over the baseline, a ``--batch-size
     1`` run on 10 frames (imports, model, one frame a pass), and the
     warning states the cap and the measured figure."""
-    budget = 400 * MIB
+    # a share well above a first pass's whole peak (set-up included), so
+    # that the measurement goes on to larger passes on a busy machine too
+    budget = 800 * MIB
     share = budget // 4
     runs = {}
     for batch, clip in ((1, clips['short']), (100000, clips['long'])):
@@ -92,7 +94,7 @@ def test_video_demo_batch_stays_within_memory_budget(res18_files, clips,
         r'warning: batch_size=100000 would hold [\d.]+ GiB: ([\d.]+) MiB a '
         r'frame \(([\d.]+) MiB measured in a (\d+)-frame forward pass \+ '
         r'([\d.]+) MiB of 320x240 frames held; measured in ([\d.]+) s\); '
-        r'using (\d+) \(25% of the 0\.4 GiB available\)', err)
+        r'using (\d+) \(25% of the 0\.8 GiB available\)', err)
     assert match, err
     per_frame, model, frames, held, _, used = (
         float(v) for v in match.groups())
