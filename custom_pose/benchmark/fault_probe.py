@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, NamedTuple, Optional
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
 from custom_pose.errors import CustomPoseError
 
@@ -278,15 +278,16 @@ def case(group: str, name: str) -> Callable[[Case], Case]:
     return add
 
 
-def run_cases(probe: Probe, select: Optional[str] = None,
+def run_cases(probe: Probe, select: Sequence[str] = (),
               echo: Callable[[str], None] = print) -> List[str]:
-    """Run every case (those whose name contains ``select``); one markdown
-    table row each, also handed to ``echo`` as it is done."""
+    """Run every case (where ``select`` is given, those whose name
+    contains one of its texts); one markdown table row each, also handed
+    to ``echo`` as it is done."""
     for module in ('fault_cases', 'fault_cases_input'):  # the cases
         importlib.import_module(f'{__package__}.{module}')
     rows = []
     for group, name, fn in CASES:
-        if select and select not in name:
+        if select and not any(text in name for text in select):
             continue
         start = time.time()
         try:
@@ -302,9 +303,14 @@ def run_cases(probe: Probe, select: Optional[str] = None,
     return rows
 
 
+def row_held(row: str) -> bool:
+    """Whether a row of :func:`run_cases` is a case that held."""
+    return row.split('|')[4].strip() == 'held'
+
+
 def table(rows: List[str]) -> str:
     """The summary line and the markdown table of :func:`run_cases`."""
-    held = sum('| held |' in row for row in rows)
+    held = sum(map(row_held, rows))
     return '\n'.join([
         f'{len(rows)} cases: {held} held, {len(rows) - held} failed', '',
         '| # | kind | case | result | s | message |',

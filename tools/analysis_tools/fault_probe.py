@@ -19,7 +19,8 @@ import shutil
 import sys
 import tempfile
 
-from custom_pose.benchmark.fault_probe import Probe, run_cases, table
+from custom_pose.benchmark.fault_probe import (Probe, row_held, run_cases,
+                                               table)
 from custom_pose.utils import cli
 
 PROG = 'fault_probe.py'
@@ -32,8 +33,9 @@ def main(argv=None) -> int:
     parser.add_argument('--work-dir', default=None,
                         help='an empty or new folder for the probe\'s files '
                         '(default: a temporary folder, removed at the end)')
-    parser.add_argument('--cases', default=None,
-                        help='only the cases whose name contains this text')
+    parser.add_argument('--cases', nargs='+', default=(), metavar='TEXT',
+                        help='only the cases whose name contains one of '
+                        'these texts')
     args = parser.parse_args(argv)
     work_dir = args.work_dir or tempfile.mkdtemp(prefix='fault_probe_')
     if osp.isdir(work_dir) and os.listdir(work_dir):
@@ -47,7 +49,7 @@ def main(argv=None) -> int:
     print('\n' + table(rows))
     if not args.work_dir:
         shutil.rmtree(work_dir, ignore_errors=True)
-    return 0 if all('| held |' in row for row in rows) else 1
+    return 0 if all(map(row_held, rows)) else 1
 
 
 if __name__ == '__main__':
