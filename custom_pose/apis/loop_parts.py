@@ -17,7 +17,8 @@ from custom_pose.errors import CustomPoseError, InputError, ModelConfigError
 from .loading import init_pose_model
 from .memory import available_memory, fit_batch_size
 from .topdown import TopdownBatchInferencer
-from .video import Display, ThreadedFrameReader, VideoSink, VideoSource
+from .video import ThreadedFrameReader, VideoSource
+from .video_output import Display, VideoSink
 from .visualize import PoseDrawer, draw_tracked_instances
 
 __all__ = [

@@ -248,20 +248,20 @@ def test_run_live_shows_the_frame_it_writes(res18_files, arena, tmp_path,
                                             monkeypatch):
     """--show displays each frame as it is written: poses and overlay drawn
     (the window copies the frame when it is shown, as cv2.imshow does)."""
-    from custom_pose.apis import run_live, video
+    from custom_pose.apis import run_live, video_output
     from custom_pose.tracking import TrackingOptions
     shown, written = [], []
-    monkeypatch.setattr(video, 'display_available', lambda: True)
-    monkeypatch.setattr(video.Display, 'show',
+    monkeypatch.setattr(video_output, 'display_available', lambda: True)
+    monkeypatch.setattr(video_output.Display, 'show',
                         lambda self, frame, wait_ms=1: shown.append(
                             frame.copy()) and False)
-    real_write = video.VideoSink.write
+    real_write = video_output.VideoSink.write
 
     def write(self, frame):
         written.append(frame.copy())
         real_write(self, frame)
 
-    monkeypatch.setattr(video.VideoSink, 'write', write)
+    monkeypatch.setattr(video_output.VideoSink, 'write', write)
     run_live(arena['video'], None, res18_files[0], res18_files[1],
              out_video=str(tmp_path / 'live.mp4'), show=True, device='cpu',
              tracking=TrackingOptions(roi=(0, 20, 150, 140), kpt_thr=-1.0))
