@@ -38,6 +38,7 @@ from .cfg_options_parsing import CfgOptionsAction, parse_cfg_value
 __all__ = [
     'CfgOptionsError', 'CfgOptionsAction', 'parse_cfg_value',
     'check_cfg_options', 'merge_cfg_options', 'dataset_arguments',
+    'dataloader_datasets',
     'SHARED_DATASET_KEYS'
 ]
 
@@ -291,7 +292,7 @@ def _dataloader_keys(cfg: Union[Config, dict]) -> List[str]:
             and isinstance(cfg[key], dict)]
 
 
-def _datasets(cfg: Union[Config, dict]) -> Iterator[Tuple[str, dict]]:
+def dataloader_datasets(cfg: Union[Config, dict]) -> Iterator[Tuple[str, dict]]:
     """``(key path, dataset config)`` of every dataloader's dataset and of
     the datasets it wraps (``dataset``, ``datasets``), outermost first,
     e.g. ``('val_dataloader.dataset', {...})``."""
@@ -321,7 +322,7 @@ def dataset_arguments(cfg: Union[Config, dict]) -> Set[str]:
     (the datasets they wrap included): the keys a top-level
     ``--cfg-options split=all`` can set on every dataset at once."""
     names: Set[str] = set()
-    for _, dataset in _datasets(cfg):
+    for _, dataset in dataloader_datasets(cfg):
         names |= _dataset_parameters(dataset)
     return names - {'type', 'pipeline', 'dataset', 'datasets'}
 
@@ -335,7 +336,7 @@ def _set_dataset_option(cfg: Config, key: str, value: Any,
     parts = key.split('.')
     if parts == ['data_prefix'] and isinstance(value, str):
         value = dict(img=value)
-    for path, dataset in _datasets(cfg):
+    for path, dataset in dataloader_datasets(cfg):
         if f'{path}.{key}' in explicit or \
                 parts[0] not in _dataset_parameters(dataset):
             continue
@@ -351,7 +352,7 @@ def _retarget(cfg: Config, name: str, old: str, new: str,
               explicit: Set[str]) -> None:
     """Set ``name=new`` where it is ``old`` in the dataloaders' datasets
     (and the datasets they wrap), unless an option set it."""
-    for path, dataset in _datasets(cfg):
+    for path, dataset in dataloader_datasets(cfg):
         if dataset.get(name) == old and f'{path}.{name}' not in explicit:
             dataset[name] = new
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 from custom_pose.errors import InputError
+from custom_pose.utils.cfg_options import dataloader_datasets
 from custom_pose.utils.checkpoint import is_remote
 
 __all__ = [
@@ -342,20 +343,6 @@ def _resolve(root: Optional[str], path: Optional[str]) -> Optional[str]:
     return osp.join(str(root), path)
 
 
-def _datasets(node: Any) -> List[Any]:
-    """Every dataset dict below a dataloader's ``dataset`` (wrappers such
-    as ``ConcatDataset`` / ``RepeatDataset`` unwrapped)."""
-    from collections.abc import Mapping
-    if not isinstance(node, Mapping):
-        return []
-    found = [node]
-    for key in ('dataset', 'datasets'):
-        child = node.get(key)
-        for item in child if isinstance(child, (list, tuple)) else [child]:
-            found += _datasets(item)
-    return found
-
-
 def config_inputs(cfg: Any, config_path: Optional[str] = None
                   ) -> List[Tuple[str, str]]:
     """The files and folders a config reads, as ``(what, path)`` inputs of
@@ -378,23 +365,22 @@ def config_inputs(cfg: Any, config_path: Optional[str] = None
     found: List[Tuple[str, str]] = []
     if config_path:
         found.append(('the config', str(config_path)))
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        for ds in _datasets((cfg.get(key) or {}).get('dataset')):
-            root = ds.get('data_root')
-            ann = ds.get('ann_file')
-            if ann == '' and isinstance(root, str) and root:
-                ann = 'config.yaml'
-            for name, value in (('annotation file', ann),
-                                ('split file', ds.get('split_file')),
-                                ('box file', ds.get('bbox_file'))):
-                path = _resolve(root, value)
-                if path:
-                    found.append((f'the {name} of the config', path))
-            prefix = ds.get('data_prefix')
-            img = prefix.get('img') if isinstance(prefix, Mapping) else None
-            folder = _resolve(root, img) if img else root
-            if isinstance(folder, str) and folder:
-                found.append(('the image folder of the config', folder))
+    for _, ds in dataloader_datasets(cfg):
+        root = ds.get('data_root')
+        ann = ds.get('ann_file')
+        if ann == '' and isinstance(root, str) and root:
+            ann = 'config.yaml'
+        for name, value in (('annotation file', ann),
+                            ('split file', ds.get('split_file')),
+                            ('box file', ds.get('bbox_file'))):
+            path = _resolve(root, value)
+            if path:
+                found.append((f'the {name} of the config', path))
+        prefix = ds.get('data_prefix')
+        img = prefix.get('img') if isinstance(prefix, Mapping) else None
+        folder = _resolve(root, img) if img else root
+        if isinstance(folder, str) and folder:
+            found.append(('the image folder of the config', folder))
     for key in ('val_evaluator', 'test_evaluator'):
         evaluators = cfg.get(key) or []
         if isinstance(evaluators, Mapping):
