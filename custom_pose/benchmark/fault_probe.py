@@ -11,7 +11,6 @@ files intact, writes whole outputs or none, runs no code from a checkpoint,
 and ends a bad input with one ``<tool>: error: ...`` line instead of a
 traceback.
 """
-import hashlib
 import importlib
 import json
 import os
@@ -24,6 +23,7 @@ import time
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
 from custom_pose.errors import CustomPoseError
+from custom_pose.utils.file_hash import file_sha256
 
 #: The checkout the probed tools and configs are in (this package's).
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -95,10 +95,8 @@ def no_traceback(r: Run) -> bool:
 
 
 def sha(path: str) -> Optional[str]:
-    if not osp.isfile(path):
-        return None
-    with open(path, 'rb') as f:
-        return hashlib.sha256(f.read()).hexdigest()
+    """The SHA-256 of file ``path``; ``None`` where there is none."""
+    return file_sha256(path) if osp.isfile(path) else None
 
 
 def snapshot(folder: str) -> Dict[str, Optional[str]]:

@@ -22,7 +22,6 @@ mmengine's ``Runner`` (``load_from``, ``resume``), its ``Pretrained``
 (:func:`register_safe_checkpoint_schemes`).  Download errors (``OSError``,
 e.g. ``URLError`` offline) propagate unchanged for the caller to explain.
 """
-import hashlib
 import io
 import os
 import os.path as osp
@@ -36,6 +35,7 @@ import torch
 
 from custom_pose.errors import CheckpointError
 from .checkpoint import is_remote, load_checkpoint_file, safe_torch_load
+from .file_hash import file_sha256
 
 __all__ = [
     'hub_checkpoint_dir', 'hash_prefix_in_name', 'check_cached_hash',
@@ -65,14 +65,6 @@ def hash_prefix_in_name(filename: str) -> Optional[str]:
     return match.group(1)
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as file:
-        for block in iter(lambda: file.read(1 << 24), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_cached_hash(cached: str, url: str,
                       what: str = 'checkpoint') -> None:
     """Refuse a cached download whose SHA-256 does not start with the
@@ -85,7 +77,7 @@ def check_cached_hash(cached: str, url: str,
     prefix = hash_prefix_in_name(cached)
     if prefix is None:
         return
-    digest = _sha256(cached)
+    digest = file_sha256(cached)
     if not digest.startswith(prefix):
         raise CheckpointError(
             f"{what} {cached} (torch hub's cached download of {url}) does "

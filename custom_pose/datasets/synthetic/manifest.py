@@ -13,7 +13,6 @@ inside ``out_dir`` and still have that size and checksum
 non-empty folder without the list is not the generator's and is refused,
 and so is a run that would write over a file it may not remove.
 """
-import hashlib
 import json
 import os
 import os.path as osp
@@ -21,6 +20,7 @@ from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from custom_pose.errors import InputError
 from custom_pose.utils.atomic_io import write_text_atomic
+from custom_pose.utils.file_hash import file_sha256
 
 __all__ = [
     'MANIFEST_NAME', 'file_record', 'write_manifest', 'read_manifest',
@@ -35,11 +35,7 @@ Record = Optional[Dict[str, object]]
 
 def file_record(path: str) -> Dict[str, object]:
     """``{'size': bytes, 'sha256': hex digest}`` of file ``path``."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return dict(size=osp.getsize(path), sha256=digest.hexdigest())
+    return dict(size=osp.getsize(path), sha256=file_sha256(path))
 
 
 def all_files(out_dir: str) -> Set[str]:
