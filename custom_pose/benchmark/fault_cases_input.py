@@ -44,7 +44,7 @@ def _(p):
 @case('silently wrong', 'misspelled top-level key trian_cfg')
 def _(p):
     cfg = write_config(p, 'typo.py', f'_base_ = [{CFG!r}]\n'
-                  'trian_cfg = dict(max_epochs=1)\n')
+                       'trian_cfg = dict(max_epochs=1)\n')
     r = run([TRAIN, cfg, '--work-dir', p.p('wd', 'typo')] + p.opts)
     return Result(one_line(r) and 'train_cfg' in error_line(r),
                   error_line(r))
@@ -97,7 +97,7 @@ def _(p):
 @case('traceback', 'train_cfg = dict(max_epoch=1) in a config')
 def _(p):
     cfg = write_config(p, 'max_epoch.py', f'_base_ = [{CFG!r}]\n'
-                  'train_cfg = dict(max_epoch=1)\n')
+                       'train_cfg = dict(max_epoch=1)\n')
     r = run([TRAIN, cfg, '--work-dir', p.p('wd', 'max_epoch')] + p.opts)
     return Result(one_line(r), error_line(r))
 
@@ -111,7 +111,7 @@ def _(p):
 @case('traceback', '--smooth gaussian --smooth-param sigma=1e9')
 def _(p):
     r = run_demo(p, p.p('demo_sigma'), '--smooth', 'gaussian',
-              '--smooth-param', 'sigma=1e9')
+                 '--smooth-param', 'sigma=1e9')
     return Result(no_traceback(r) and (r.rc == 0 or one_line(r)),
                   error_line(r) or f'rc={r.rc}')
 
